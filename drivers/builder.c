@@ -327,6 +327,7 @@ static size_t builder_carry(struct usb_vsock_builder *b, u8 *fresh,
 	((struct usb_vsock_hdr *)fresh)->payload_len = cpu_to_le32(1);
 	memcpy(fresh + USB_VSOCK_HDR_LEN, b->buf + cut, b->len - cut);
 	split->payload_len = cpu_to_le32(plen - 1);
+	b->packets++;
 	return USB_VSOCK_HDR_LEN + b->len - cut;
 }
 

@@ -3,12 +3,92 @@
  * usb_vsock: AF_VSOCK over USB to devices that speak the Fuchsia
  * "usb vsock bridge" protocol.
  *
- * This file holds the module's identity. The protocol core lives in
- * packet.c (encoding and validation), parser.c (reassembly of received
- * transfers) and builder.c (packing of transmitted transfers).
+ * The module registers the vsock transport first, so that a device bound
+ * right after can be reached at once, and fails to load when another
+ * module holds the host-to-guest transport slot.
  */
 
 #include <linux/module.h>
+#include <linux/moduleparam.h>
+
+#include "usb_vsock/link.h"
+
+unsigned int usb_vsock_tx_size = USB_VSOCK_MTU;
+unsigned int usb_vsock_tx_urbs = 4;
+unsigned int usb_vsock_rx_urbs = 16;
+
+static int usb_vsock_set_uint(const char *val, const struct kernel_param *kp,
+			      unsigned int min, unsigned int max)
+{
+	unsigned int n;
+	int ret = kstrtouint(val, 0, &n);
+
+	if (ret)
+		return ret;
+	if (n < min || n > max)
+		return -EINVAL;
+	*(unsigned int *)kp->arg = n;
+	return 0;
+}
+
+static int usb_vsock_set_tx_size(const char *val,
+				 const struct kernel_param *kp)
+{
+	/*
+	 * Fuchsia peers read 1024 bytes at a time; larger only if they can.
+	 * Every control packet, a Sync included, must fit.
+	 */
+	return usb_vsock_set_uint(val, kp, 64, 65536);
+}
+
+static int usb_vsock_set_urbs(const char *val, const struct kernel_param *kp)
+{
+	return usb_vsock_set_uint(val, kp, 1, 256);
+}
+
+static const struct kernel_param_ops usb_vsock_tx_size_ops = {
+	.set = usb_vsock_set_tx_size,
+	.get = param_get_uint,
+};
+
+static const struct kernel_param_ops usb_vsock_urbs_ops = {
+	.set = usb_vsock_set_urbs,
+	.get = param_get_uint,
+};
+
+module_param_cb(tx_size, &usb_vsock_tx_size_ops, &usb_vsock_tx_size, 0444);
+MODULE_PARM_DESC(tx_size,
+		 "Largest OUT transfer in bytes (default 1024, what Fuchsia devices read)");
+module_param_cb(tx_urbs, &usb_vsock_urbs_ops, &usb_vsock_tx_urbs, 0444);
+MODULE_PARM_DESC(tx_urbs, "OUT transfers in flight per device (default 4)");
+module_param_cb(rx_urbs, &usb_vsock_urbs_ops, &usb_vsock_rx_urbs, 0444);
+MODULE_PARM_DESC(rx_urbs,
+		 "IN transfers of wMaxPacketSize in flight per device (default 16)");
+
+static int __init usb_vsock_init_module(void)
+{
+	int ret;
+
+	ret = usb_vsock_transport_register();
+	if (ret)
+		return ret;
+	ret = usb_vsock_usb_register();
+	if (ret)
+		goto err_transport;
+	return 0;
+
+err_transport:
+	usb_vsock_transport_unregister();
+	return ret;
+}
+module_init(usb_vsock_init_module);
+
+static void __exit usb_vsock_exit_module(void)
+{
+	usb_vsock_usb_deregister();
+	usb_vsock_transport_unregister();
+}
+module_exit(usb_vsock_exit_module);
 
 MODULE_AUTHOR("usb_vsock developers");
 MODULE_DESCRIPTION("AF_VSOCK transport over the Fuchsia USB vsock bridge");

@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # The test command (make check): builds the test kernel if it is not cached,
-# runs the clean-build checks and the KUnit suites in a VM, and sums up their
-# summary lines. Every part runs even when an earlier one fails.
+# runs the clean-build checks, the KUnit suites, the emulator's self-test
+# and the integration tests on the debug kernel and on Debian's stock 6.1
+# and 6.12 kernels, each in a VM, and sums up their summary lines. Every
+# part runs even when an earlier one fails.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -18,7 +20,8 @@ part() {
 	local out=$logdir/part-$1.out line p f
 	shift
 	"$@" 2>&1 | tee "$out"
-	line=$(grep -E '^usb_vsock [a-z]+: [0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+	line=$(grep -E '^usb_vsock [^:]+: [0-9]+ passed, [0-9]+ failed' "$out" |
+		tail -n 1)
 	if [ -z "$line" ]; then
 		echo "check: $* printed no summary line"
 		failed=$((failed + 1))
@@ -35,6 +38,10 @@ if KB=$("$here/vm/build-kernel.sh"); then
 	export KB
 	part lint "$here/lint.sh"
 	part kunit "$here/vm/kunit.sh"
+	part emu "$here/emu/selftest.sh"
+	for k in debug 6.1 6.12; do
+		part "integration-$k" "$here/vm/integration.sh" "$k"
+	done
 else
 	echo "check: the test kernel did not build"
 	failed=$((failed + 1))

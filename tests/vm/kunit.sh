@@ -45,6 +45,9 @@ finish() {
 	exit $bad
 }
 
+# shellcheck source=tests/vm/lib.sh
+. "$here/lib.sh"
+
 echo "kunit: kernel build, if not cached (log: $buildlog)" >&2
 kb=$("$here/build-kernel.sh" 2>>"$buildlog") || {
 	problem "kernel build failed (see $buildlog)"; finish; }
@@ -102,19 +105,6 @@ vm_ok=1
 "$here/run-vm.sh" "$kb" "$guest" "$console" "${mods[@]}" || vm_ok=0
 echo "kunit: VM took $(($(date +%s) - t0)) s" >&2
 
-done_line=$(tr -d '\r' < "$console" | grep -o 'USB_VSOCK_GUEST_DONE rc=[0-9]*' |
-	tail -n 1 || true)
-if [ -z "$done_line" ]; then
-	problem "no USB_VSOCK_GUEST_DONE marker: the VM hung, panicked or timed out"
-	tail -n 40 "$console" >&2
-elif [ $vm_ok -eq 0 ]; then
-	problem "the VM did not exit after the guest was done"
-fi
-case "$done_line" in
-*" rc=0" | "") ;;
-*) problem "a module failed to load or unload in the guest ($done_line)" ;;
-esac
-
 tr -d '\r' < "$console" |
 	sed -n '/USB_VSOCK_KTAP_BEGIN/,/USB_VSOCK_KTAP_END/p' > "$ktap"
 kunit_rc=0
@@ -149,9 +139,6 @@ fi
 [ $((p + s + f)) -gt 0 ] || problem "no KUnit test ran"
 [ "$s" -eq 0 ] || echo "kunit: $s skipped test(s)" >&2
 
-if ! "$here/check-log.sh" "$console" > "$splats"; then
-	cat "$splats" >&2
-	problem "kernel splats in the console log"
-fi
+guest_verdict "$console" "$vm_ok" "$splats"
 
 finish

@@ -24,7 +24,10 @@
 # verdicts are the caller's business.
 #
 # Environment: VM_TIMEOUT (s), VM_MEM (default 2G), VM_SMP (default 2),
-# VM_APPEND (extra kernel command line), BUSYBOX (default /bin/busybox).
+# VM_APPEND (extra kernel command line), BUSYBOX (default /bin/busybox),
+# VM_HOST_BINS (dynamically linked host programs or libraries, e.g.
+# /usr/bin/socat, copied to the same path with the libraries ldd names for
+# them).
 set -euo pipefail
 
 usage() {
@@ -57,7 +60,9 @@ trap 'rm -rf "$tmp"' EXIT
 # file list, so nothing needs root: no mknod, no chown.
 gen=$kb/usr/gen_init_cpio
 if [ ! -x "$gen" ]; then
-	cc -O2 -o "$tmp/gen_init_cpio" "$kb/source/usr/gen_init_cpio.c" ||
+	# A stock kernel comes without its build tree: use the source's.
+	cc -O2 -o "$tmp/gen_init_cpio" \
+		"$("$(dirname "$0")/kernel-source.sh")/usr/gen_init_cpio.c" ||
 		die "cannot build gen_init_cpio"
 	gen=$tmp/gen_init_cpio
 fi
@@ -169,6 +174,33 @@ while IFS= read -r ko; do
 	add_dep "$ko" "/root/kmod/$b"
 done < <(find "$kb" -name '*.ko' -type f | sort)
 echo "file /root/kmod/modules.deps $deps 644 0 0" >> "$list"
+
+# Host programs and their shared libraries, at their own paths.
+declare -A have=()
+for d in /bin /sbin /usr /usr/bin /usr/sbin /dev /proc /sys /tmp /root; do
+	have[$d]=1
+done
+add_path() {	# an absolute file, with its parent directories
+	local f=$1 d=""
+	local IFS=/
+	for part in $(dirname "$f"); do
+		[ -n "$part" ] || continue
+		d+=/$part
+		[ -n "${have[$d]:-}" ] || echo "dir $d 755 0 0" >> "$list"
+		have[$d]=1
+	done
+	[ -z "${have[$f]:-}" ] || return 0
+	have[$f]=1
+	echo "file $f $(readlink -f "$f") 755 0 0" >> "$list"
+}
+for b in ${VM_HOST_BINS:-}; do
+	[ -f "$b" ] || die "no program or library $b"
+	add_path "$b"
+	for l in $(ldd "$b" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }
+				   $1 ~ /^\// { print $1 }'); do
+		add_path "$l"
+	done
+done
 
 "$gen" "$list" | gzip -1 > "$tmp/initrd.gz"
 

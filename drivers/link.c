@@ -1,0 +1,480 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * usb_vsock link: the sync handshake, CID assignment, the queue of control
+ * packets, and the dispatch of received packets.
+ *
+ * Lock order: link->mutex, then a socket's lock, then link->conns_lock or
+ * link->ctrl_lock, then the builder's lock. link->lock, taken in URB
+ * completions, nests inside nothing and holds nothing.
+ */
+
+#include <linux/device.h>
+#include <linux/jiffies.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/xarray.h>
+
+#include "usb_vsock/link.h"
+
+/* CID -> link, for routing connect() to the right device. */
+static DEFINE_XARRAY_ALLOC(usb_vsock_cids);
+
+/*
+ * The device waits up to 10 x 100 ms for the reply to its Echo before it
+ * answers a Sync: resending sooner would restart its handshake each time.
+ */
+#define USB_VSOCK_SYNC_RETRY		(2 * HZ)
+#define USB_VSOCK_SYNC_RETRY_MAX	(8 * HZ)
+
+/*
+ * Replies the device provokes (Echo replies, Resets) wait here when the
+ * link is congested; beyond this many they are dropped, so that a hostile
+ * device cannot make the host queue without bound.
+ */
+#define USB_VSOCK_CTRLQ_MAX		256
+
+/**
+ * struct usb_vsock_ctrl - a control packet waiting for room
+ * @node: in usb_vsock_link.ctrlq
+ * @type: packet type
+ * @addr: address quad
+ * @len: payload length
+ * @payload: @len bytes
+ */
+struct usb_vsock_ctrl {
+	struct list_head node;
+	enum usb_vsock_type type;
+	struct usb_vsock_addr addr;
+	u32 len;
+	u8 payload[];
+};
+
+/**
+ * usb_vsock_state_name() - the name of a link state, for sysfs
+ * @state: the state
+ *
+ * Return: a static string.
+ */
+const char *usb_vsock_state_name(enum usb_vsock_state state)
+{
+	switch (state) {
+	case USB_VSOCK_SYNCING:
+		return "syncing";
+	case USB_VSOCK_UP:
+		return "up";
+	case USB_VSOCK_GONE:
+		return "gone";
+	}
+	return "?";
+}
+
+/**
+ * usb_vsock_link_find() - the synchronized link of a device CID
+ * @cid: the CID
+ *
+ * Return: the link with a reference taken, or NULL.
+ */
+struct usb_vsock_link *usb_vsock_link_find(u32 cid)
+{
+	struct usb_vsock_link *link;
+
+	xa_lock(&usb_vsock_cids);
+	link = xa_load(&usb_vsock_cids, cid);
+	if (link && READ_ONCE(link->state) == USB_VSOCK_UP)
+		usb_vsock_link_get(link);
+	else
+		link = NULL;
+	xa_unlock(&usb_vsock_cids);
+	return link;
+}
+
+static bool usb_vsock_cid_valid(u32 cid)
+{
+	return cid > USB_VSOCK_CID_HOST && cid != USB_VSOCK_CID_ANY;
+}
+
+static void usb_vsock_cid_release(struct usb_vsock_link *link)
+{
+	if (link->cid)
+		xa_erase(&usb_vsock_cids, link->cid);
+	WRITE_ONCE(link->cid, 0);
+}
+
+/*
+ * The device's request if it is a usable CID that no other link holds,
+ * else the lowest free CID from 3, as ffx does. Called with link->mutex.
+ */
+static u32 usb_vsock_cid_assign(struct usb_vsock_link *link, u32 want)
+{
+	u32 cid;
+
+	if (usb_vsock_cid_valid(want) && want == link->cid)
+		return want;
+	usb_vsock_cid_release(link);
+	if (usb_vsock_cid_valid(want) &&
+	    !xa_insert(&usb_vsock_cids, want, link, GFP_KERNEL))
+		return want;
+	if (xa_alloc(&usb_vsock_cids, &cid, link,
+		     XA_LIMIT(USB_VSOCK_CID_HOST + 1, USB_VSOCK_CID_ANY - 1),
+		     GFP_KERNEL))
+		return 0;
+	return cid;
+}
+
+/**
+ * usb_vsock_link_send() - send a control packet
+ * @link: the link
+ * @type: packet type
+ * @addr: address quad, or NULL for all zeroes
+ * @payload: @len bytes
+ * @len: payload length
+ * @droppable: a reply the device provoked, which may be dropped when too
+ *	many wait; other packets always wait for room
+ *
+ * Never sleeps for room: the packet goes into the transfer being filled if
+ * it fits and nothing waits before it, else into the control queue, which
+ * the transmit thread drains ahead of data. Data waits while the queue is
+ * not empty, so a control packet is never overtaken by data queued after
+ * it (an Accept by the first Data of its connection, say).
+ *
+ * Return: 0, -ENOBUFS when a droppable packet was dropped, -ENOMEM, or
+ * -ESHUTDOWN when the link is going away.
+ */
+int usb_vsock_link_send(struct usb_vsock_link *link, enum usb_vsock_type type,
+			const struct usb_vsock_addr *addr, const void *payload,
+			u32 len, bool droppable)
+{
+	struct usb_vsock_ctrl *ctrl;
+	long timeo = 0;
+	int ret = 0;
+
+	/* Never sendable: a packet must fit one transfer. */
+	if (usb_vsock_pkt_size(len) > link->tx.size)
+		return -EMSGSIZE;
+	ctrl = kmalloc(struct_size(ctrl, payload, len), GFP_KERNEL);
+	if (!ctrl)
+		return -ENOMEM;
+	ctrl->type = type;
+	ctrl->len = len;
+	if (addr)
+		ctrl->addr = *addr;
+	else
+		memset(&ctrl->addr, 0, sizeof(ctrl->addr));
+	if (len)
+		memcpy(ctrl->payload, payload, len);
+
+	spin_lock(&link->ctrl_lock);
+	if (READ_ONCE(link->disconnected)) {
+		ret = -ESHUTDOWN;
+	} else if (list_empty(&link->ctrlq) &&
+		   !usb_vsock_builder_write(&link->tx, type, &ctrl->addr,
+					    ctrl->payload, len, &timeo)) {
+		ret = 1;
+	} else if (droppable && link->ctrlq_len >= USB_VSOCK_CTRLQ_MAX) {
+		ret = -ENOBUFS;
+	} else {
+		list_add_tail(&ctrl->node, &link->ctrlq);
+		WRITE_ONCE(link->ctrlq_len, link->ctrlq_len + 1);
+		ctrl = NULL;
+	}
+	spin_unlock(&link->ctrl_lock);
+	kfree(ctrl);
+
+	if (ret == -ENOBUFS) {
+		atomic64_inc(&link->stats.tx_dropped);
+		dev_warn_ratelimited(&link->intf->dev,
+				     "link congested, dropped a '%c' reply\n",
+				     type);
+	}
+	if (ret < 0)
+		return ret;
+	if (!ret)
+		wake_up(&link->tx.data_wq);
+	return 0;
+}
+
+/**
+ * usb_vsock_tx_flush_ctrl() - move queued control packets into the builder
+ * @link: the link
+ *
+ * Called by the transmit thread before it takes a transfer.
+ */
+void usb_vsock_tx_flush_ctrl(struct usb_vsock_link *link)
+{
+	struct usb_vsock_ctrl *ctrl, *tmp;
+	bool drained = false;
+	long timeo = 0;
+	int ret;
+
+	spin_lock(&link->ctrl_lock);
+	list_for_each_entry_safe(ctrl, tmp, &link->ctrlq, node) {
+		ret = usb_vsock_builder_write(&link->tx, ctrl->type,
+					      &ctrl->addr, ctrl->payload,
+					      ctrl->len, &timeo);
+		if (ret == -EAGAIN)
+			break;
+		/* Sent, or never sendable (-EMSGSIZE, -ESHUTDOWN). */
+		list_del(&ctrl->node);
+		WRITE_ONCE(link->ctrlq_len, link->ctrlq_len - 1);
+		kfree(ctrl);
+		drained = list_empty(&link->ctrlq);
+	}
+	spin_unlock(&link->ctrl_lock);
+
+	if (drained && test_and_clear_bit(USB_VSOCK_TX_BLOCKED, &link->flags))
+		usb_vsock_transport_wake_writers(link);
+}
+
+/**
+ * usb_vsock_ctrlq_purge() - drop the control packets not sent yet
+ * @link: the link
+ */
+void usb_vsock_ctrlq_purge(struct usb_vsock_link *link)
+{
+	struct usb_vsock_ctrl *ctrl, *tmp;
+	LIST_HEAD(purge);
+
+	spin_lock(&link->ctrl_lock);
+	list_splice_init(&link->ctrlq, &purge);
+	WRITE_ONCE(link->ctrlq_len, 0);
+	spin_unlock(&link->ctrl_lock);
+	list_for_each_entry_safe(ctrl, tmp, &purge, node)
+		kfree(ctrl);
+}
+
+static void usb_vsock_set_state(struct usb_vsock_link *link,
+				enum usb_vsock_state state)
+{
+	/* Under conns_lock, so that attaching a connection sees it. */
+	spin_lock(&link->conns_lock);
+	WRITE_ONCE(link->state, state);
+	spin_unlock(&link->conns_lock);
+}
+
+/*
+ * Start a handshake from scratch: the connections of the old link die,
+ * nothing queued for it may reach the new one, and the host's Sync goes
+ * out from sync_work. Called with link->mutex, from probe or rx_work.
+ */
+static void usb_vsock_begin_sync(struct usb_vsock_link *link)
+{
+	usb_vsock_set_state(link, USB_VSOCK_SYNCING);
+	usb_vsock_transport_reset_link(link);
+	usb_vsock_ctrlq_purge(link);
+	usb_vsock_builder_reset(&link->tx);
+	usb_vsock_parser_reset(&link->rx);
+	link->sync_tries = 0;
+	mod_delayed_work(system_wq, &link->sync_work, 0);
+}
+
+static void usb_vsock_send_sync(struct usb_vsock_link *link, u32 device_cid,
+				const char *version)
+{
+	struct usb_vsock_addr addr = {
+		.device_cid = device_cid,
+		.host_cid = USB_VSOCK_CID_HOST,
+	};
+
+	usb_vsock_link_send(link, USB_VSOCK_SYNC, &addr, version,
+			    USB_VSOCK_VERSION_LEN, false);
+}
+
+static void usb_vsock_sync_work(struct work_struct *work)
+{
+	struct usb_vsock_link *link =
+		container_of(to_delayed_work(work), struct usb_vsock_link,
+			     sync_work);
+	unsigned long delay;
+
+	mutex_lock(&link->mutex);
+	if (link->state == USB_VSOCK_SYNCING) {
+		if (link->sync_tries)
+			dev_dbg(&link->intf->dev,
+				"no Sync from the device, sending another\n");
+		/*
+		 * A device that does not even read leaves the last Sync in the
+		 * control queue: one waiting is enough.
+		 */
+		if (!READ_ONCE(link->ctrlq_len))
+			usb_vsock_send_sync(link, USB_VSOCK_CID_ANY,
+					    USB_VSOCK_VERSION1);
+		delay = min_t(unsigned long,
+			      USB_VSOCK_SYNC_RETRY << min(link->sync_tries, 2U),
+			      USB_VSOCK_SYNC_RETRY_MAX);
+		link->sync_tries++;
+		schedule_delayed_work(&link->sync_work, delay);
+	}
+	mutex_unlock(&link->mutex);
+}
+
+/* The version the device chose, or -1 when its Sync names none we speak. */
+static int usb_vsock_sync_version(const struct usb_vsock_pkt *pkt)
+{
+	if (pkt->len != USB_VSOCK_VERSION_LEN)
+		return -1;
+	if (!memcmp(pkt->payload, USB_VSOCK_VERSION1, USB_VSOCK_VERSION_LEN))
+		return 1;
+	if (!memcmp(pkt->payload, USB_VSOCK_VERSION0, USB_VSOCK_VERSION_LEN))
+		return 0;
+	return -1;
+}
+
+/* The device's answer to our Sync: assign the CID, confirm, go up. */
+static void usb_vsock_sync_answer(struct usb_vsock_link *link,
+				  const struct usb_vsock_pkt *pkt)
+{
+	struct device *dev = &link->intf->dev;
+	int version = usb_vsock_sync_version(pkt);
+	u32 cid;
+
+	if (version < 0 || pkt->addr.host_cid != USB_VSOCK_CID_HOST) {
+		atomic64_inc(&link->stats.rx_errors);
+		dev_warn_ratelimited(dev,
+				     "ignoring Sync for host CID %u, version \"%*pE\"\n",
+				     pkt->addr.host_cid, (int)pkt->len,
+				     pkt->payload);
+		return;
+	}
+
+	cid = usb_vsock_cid_assign(link, pkt->addr.device_cid);
+	if (!cid) {
+		dev_err_ratelimited(dev, "no free CID for the device\n");
+		return;
+	}
+	WRITE_ONCE(link->cid, cid);
+	WRITE_ONCE(link->version, version);
+	usb_vsock_send_sync(link, cid, version ? USB_VSOCK_VERSION1 :
+			    USB_VSOCK_VERSION0);
+	cancel_delayed_work(&link->sync_work);
+	usb_vsock_set_state(link, USB_VSOCK_UP);
+	dev_info(dev, "device CID %u, protocol version %d\n", cid, version);
+	usb_vsock_uevent_up(link);
+}
+
+static void usb_vsock_recv_sync(struct usb_vsock_link *link,
+				const struct usb_vsock_pkt *pkt)
+{
+	mutex_lock(&link->mutex);
+	switch (link->state) {
+	case USB_VSOCK_SYNCING:
+		usb_vsock_sync_answer(link, pkt);
+		break;
+	case USB_VSOCK_UP:
+		/* The device restarted the link: start over. */
+		atomic64_inc(&link->stats.resyncs);
+		dev_info_ratelimited(&link->intf->dev,
+				     "device restarted the link, resetting its connections\n");
+		usb_vsock_begin_sync(link);
+		break;
+	case USB_VSOCK_GONE:
+		break;
+	}
+	mutex_unlock(&link->mutex);
+}
+
+/**
+ * usb_vsock_link_init() - set up the handshake machinery of a new link
+ * @link: the link, before anything can run on it
+ */
+void usb_vsock_link_init(struct usb_vsock_link *link)
+{
+	mutex_init(&link->mutex);
+	INIT_DELAYED_WORK(&link->sync_work, usb_vsock_sync_work);
+	spin_lock_init(&link->ctrl_lock);
+	INIT_LIST_HEAD(&link->ctrlq);
+	spin_lock_init(&link->conns_lock);
+	INIT_LIST_HEAD(&link->conns);
+}
+
+/**
+ * usb_vsock_link_start() - begin the first handshake
+ * @link: a link whose IN URBs are not submitted yet, so that nothing but
+ *	this function touches its parser
+ */
+void usb_vsock_link_start(struct usb_vsock_link *link)
+{
+	mutex_lock(&link->mutex);
+	usb_vsock_begin_sync(link);
+	mutex_unlock(&link->mutex);
+}
+
+/**
+ * usb_vsock_link_stop() - take a link out of service for good
+ * @link: the link
+ *
+ * Its CID goes, no handshake runs any more, and no new connection can
+ * attach. The caller then stops the URBs and resets the connections.
+ */
+void usb_vsock_link_stop(struct usb_vsock_link *link)
+{
+	mutex_lock(&link->mutex);
+	usb_vsock_set_state(link, USB_VSOCK_GONE);
+	usb_vsock_cid_release(link);
+	mutex_unlock(&link->mutex);
+	cancel_delayed_work_sync(&link->sync_work);
+}
+
+/**
+ * usb_vsock_link_resync() - recover from a broken stream
+ * @link: the link
+ * @why: for the log
+ *
+ * Bytes were lost or garbled: every connection is reset and the handshake
+ * runs again. Before the link is up, only the parser starts over, since
+ * what precedes the device's Sync is ignored anyway. Called from rx_work.
+ */
+void usb_vsock_link_resync(struct usb_vsock_link *link, const char *why)
+{
+	mutex_lock(&link->mutex);
+	switch (link->state) {
+	case USB_VSOCK_UP:
+		atomic64_inc(&link->stats.resyncs);
+		dev_warn_ratelimited(&link->intf->dev,
+				     "%s, resynchronizing the link\n", why);
+		usb_vsock_begin_sync(link);
+		break;
+	case USB_VSOCK_SYNCING:
+		usb_vsock_parser_reset(&link->rx);
+		break;
+	case USB_VSOCK_GONE:
+		break;
+	}
+	mutex_unlock(&link->mutex);
+}
+
+/**
+ * usb_vsock_link_recv() - dispatch one received, well-formed packet
+ * @link: the link
+ * @pkt: the packet; its payload is valid until the function returns
+ *
+ * Called from rx_work only, in the order the packets arrived.
+ */
+void usb_vsock_link_recv(struct usb_vsock_link *link,
+			 const struct usb_vsock_pkt *pkt)
+{
+	atomic64_inc(&link->stats.rx_packets);
+	switch (pkt->type) {
+	case USB_VSOCK_SYNC:
+		usb_vsock_recv_sync(link, pkt);
+		return;
+	case USB_VSOCK_ECHO:
+		/* Answered in any state, the handshake included. */
+		usb_vsock_link_send(link, USB_VSOCK_ECHO_REPLY, &pkt->addr,
+				    pkt->payload, pkt->len, true);
+		return;
+	case USB_VSOCK_ECHO_REPLY:
+		/* The host sends no Echo: nothing waits for a reply. */
+		return;
+	default:
+		break;
+	}
+
+	if (READ_ONCE(link->state) != USB_VSOCK_UP) {
+		atomic64_inc(&link->stats.rx_dropped);
+		dev_dbg_ratelimited(&link->intf->dev,
+				    "'%c' before the handshake, ignored\n",
+				    pkt->type);
+		return;
+	}
+	usb_vsock_transport_recv(link, pkt);
+}

@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * usb_vsock sysfs attributes and uevents, on the bridged interface, so
+ * that scripts can find a device's CID.
+ */
+
+#include <linux/device.h>
+#include <linux/kobject.h>
+#include <linux/sysfs.h>
+#include <linux/usb.h>
+
+#include "usb_vsock/link.h"
+
+static struct usb_vsock_link *usb_vsock_dev_link(struct device *dev)
+{
+	return usb_get_intfdata(to_usb_interface(dev));
+}
+
+static ssize_t cid_show(struct device *dev, struct device_attribute *attr,
+			char *buf)
+{
+	struct usb_vsock_link *link = usb_vsock_dev_link(dev);
+
+	if (!link || READ_ONCE(link->state) != USB_VSOCK_UP)
+		return sysfs_emit(buf, "none\n");
+	return sysfs_emit(buf, "%u\n", READ_ONCE(link->cid));
+}
+static DEVICE_ATTR_RO(cid);
+
+static ssize_t protocol_version_show(struct device *dev,
+				     struct device_attribute *attr, char *buf)
+{
+	struct usb_vsock_link *link = usb_vsock_dev_link(dev);
+
+	if (!link || READ_ONCE(link->state) != USB_VSOCK_UP)
+		return sysfs_emit(buf, "none\n");
+	return sysfs_emit(buf, "%d\n", READ_ONCE(link->version));
+}
+static DEVICE_ATTR_RO(protocol_version);
+
+static ssize_t state_show(struct device *dev, struct device_attribute *attr,
+			  char *buf)
+{
+	struct usb_vsock_link *link = usb_vsock_dev_link(dev);
+
+	return sysfs_emit(buf, "%s\n", usb_vsock_state_name(link ?
+			  READ_ONCE(link->state) : USB_VSOCK_GONE));
+}
+static DEVICE_ATTR_RO(state);
+
+static ssize_t tx_packets_show(struct device *dev,
+			       struct device_attribute *attr, char *buf)
+{
+	struct usb_vsock_link *link = usb_vsock_dev_link(dev);
+	u64 packets;
+
+	if (!link)
+		return -ENODEV;
+	spin_lock_irq(&link->tx.lock);
+	packets = link->tx.packets;
+	spin_unlock_irq(&link->tx.lock);
+	return sysfs_emit(buf, "%llu\n", packets);
+}
+static DEVICE_ATTR_RO(tx_packets);
+
+/* A counter of struct usb_vsock_stats, by its offset there. */
+struct usb_vsock_stat_attr {
+	struct device_attribute attr;
+	size_t offset;
+};
+
+static ssize_t usb_vsock_stat_show(struct device *dev,
+				   struct device_attribute *attr, char *buf)
+{
+	struct usb_vsock_link *link = usb_vsock_dev_link(dev);
+	size_t offset = container_of(attr, struct usb_vsock_stat_attr,
+				     attr)->offset;
+
+	if (!link)
+		return -ENODEV;
+	return sysfs_emit(buf, "%lld\n",
+			  (s64)atomic64_read((atomic64_t *)((u8 *)&link->stats +
+							    offset)));
+}
+
+#define USB_VSOCK_STAT(_name, _offset) {				\
+	.attr = __ATTR(_name, 0444, usb_vsock_stat_show, NULL),		\
+	.offset = (_offset),						\
+}
+
+static struct usb_vsock_stat_attr usb_vsock_stats[] = {
+	USB_VSOCK_STAT(rx_packets,
+		       offsetof(struct usb_vsock_stats, rx_packets)),
+	USB_VSOCK_STAT(rx_bytes, offsetof(struct usb_vsock_stats, rx_bytes)),
+	USB_VSOCK_STAT(tx_bytes, offsetof(struct usb_vsock_stats, tx_bytes)),
+	USB_VSOCK_STAT(rx_errors, offsetof(struct usb_vsock_stats, rx_errors)),
+	USB_VSOCK_STAT(rx_dropped,
+		       offsetof(struct usb_vsock_stats, rx_dropped)),
+	USB_VSOCK_STAT(tx_errors, offsetof(struct usb_vsock_stats, tx_errors)),
+	USB_VSOCK_STAT(tx_dropped,
+		       offsetof(struct usb_vsock_stats, tx_dropped)),
+	USB_VSOCK_STAT(resyncs, offsetof(struct usb_vsock_stats, resyncs)),
+};
+
+static struct attribute *usb_vsock_attrs[] = {
+	&dev_attr_cid.attr,
+	&dev_attr_protocol_version.attr,
+	&dev_attr_state.attr,
+	&dev_attr_tx_packets.attr,
+	&usb_vsock_stats[0].attr.attr,
+	&usb_vsock_stats[1].attr.attr,
+	&usb_vsock_stats[2].attr.attr,
+	&usb_vsock_stats[3].attr.attr,
+	&usb_vsock_stats[4].attr.attr,
+	&usb_vsock_stats[5].attr.attr,
+	&usb_vsock_stats[6].attr.attr,
+	&usb_vsock_stats[7].attr.attr,
+	NULL
+};
+
+static const struct attribute_group usb_vsock_group = {
+	.name = "usb_vsock",
+	.attrs = usb_vsock_attrs,
+};
+
+const struct attribute_group *usb_vsock_groups[] = {
+	&usb_vsock_group,
+	NULL
+};
+
+/**
+ * usb_vsock_uevent_up() - tell userspace a device's link is up
+ * @link: the link, just synchronized
+ */
+void usb_vsock_uevent_up(struct usb_vsock_link *link)
+{
+	char cid[32], version[32];
+	char *envp[4];
+
+	envp[0] = "USB_VSOCK_STATE=up";
+	envp[1] = cid;
+	envp[2] = version;
+	envp[3] = NULL;
+	snprintf(cid, sizeof(cid), "USB_VSOCK_CID=%u", link->cid);
+	snprintf(version, sizeof(version), "USB_VSOCK_VERSION=%d",
+		 link->version);
+	kobject_uevent_env(&link->intf->dev.kobj, KOBJ_CHANGE, envp);
+}

@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * usb_vsock link: one bridged USB interface, its URBs, its handshake and
+ * the connections that run over it.
+ */
+#ifndef _USB_VSOCK_LINK_H
+#define _USB_VSOCK_LINK_H
+
+#include <linux/atomic.h>
+#include <linux/kref.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
+#include <linux/usb.h>
+#include <linux/workqueue.h>
+
+#include "usb_vsock/builder.h"
+#include "usb_vsock/packet.h"
+#include "usb_vsock/parser.h"
+
+/**
+ * enum usb_vsock_state - where a link is in its life
+ * @USB_VSOCK_SYNCING: the host sent Sync and waits for the device's
+ * @USB_VSOCK_UP: synchronized; the device has a CID and connections run
+ * @USB_VSOCK_GONE: unplugged or unbound; nothing runs any more
+ */
+enum usb_vsock_state {
+	USB_VSOCK_SYNCING,
+	USB_VSOCK_UP,
+	USB_VSOCK_GONE,
+};
+
+/**
+ * struct usb_vsock_stats - counters shown in sysfs
+ * @rx_packets: packets received and accepted
+ * @rx_bytes: Data payload bytes received
+ * @tx_bytes: Data payload bytes sent
+ * @rx_errors: malformed packets and failed IN transfers
+ * @rx_dropped: well-formed packets that had nowhere to go
+ * @tx_errors: failed OUT transfers
+ * @tx_dropped: replies dropped because too many were waiting
+ * @resyncs: times the link synchronized after its first handshake
+ */
+struct usb_vsock_stats {
+	atomic64_t rx_packets;
+	atomic64_t rx_bytes;
+	atomic64_t tx_bytes;
+	atomic64_t rx_errors;
+	atomic64_t rx_dropped;
+	atomic64_t tx_errors;
+	atomic64_t tx_dropped;
+	atomic64_t resyncs;
+};
+
+/* Bits of usb_vsock_link.flags. */
+#define USB_VSOCK_TX_BLOCKED	0	/* a writer found no room */
+#define USB_VSOCK_RESYNC	1	/* a transfer failed: resynchronize */
+#define USB_VSOCK_OUT_HALT	2	/* the OUT endpoint stalled */
+
+/**
+ * struct usb_vsock_link - one bridged USB interface
+ * @kref: the interface holds one reference, each attached connection one
+ * @udev: the USB device, referenced
+ * @intf: the bound interface
+ * @in_pipe: bulk IN pipe
+ * @out_pipe: bulk OUT pipe
+ * @in_maxp: wMaxPacketSize of the IN endpoint: the size of each IN URB
+ * @out_maxp: wMaxPacketSize of the OUT endpoint
+ * @mutex: serializes handshakes, resyncs and teardown
+ * @state: &enum usb_vsock_state; written under @mutex and @conns_lock
+ * @cid: the device's CID while it has one, else 0
+ * @version: the protocol version agreed in the handshake
+ * @sync_tries: host Syncs sent in the running handshake
+ * @sync_work: (re)sends the host's Sync until the device answers
+ * @ctrl_lock: protects @ctrlq and @ctrlq_len; process context only
+ * @ctrlq: control packets waiting for room in the builder
+ * @ctrlq_len: entries in @ctrlq
+ * @lock: protects @out_free, @n_free, @rx_done, @rx_idle and
+ *	@disconnected; taken in URB completions
+ * @disconnected: the interface is going away; resubmit nothing
+ * @tx: the transmit builder
+ * @tx_thread: takes transfers from @tx and submits them
+ * @out_urbs: the OUT URBs
+ * @out_free: OUT URBs not in flight
+ * @n_out: number of OUT URBs
+ * @n_free: entries in @out_free
+ * @flags: USB_VSOCK_TX_BLOCKED, USB_VSOCK_RESYNC, USB_VSOCK_OUT_HALT
+ * @rx: the receive parser; only @rx_work touches it
+ * @in_urbs: the IN URBs
+ * @n_in: number of IN URBs
+ * @rx_done: completed IN URBs, in completion order, for @rx_work
+ * @rx_idle: IN URBs held back while a connection is over its limit
+ * @rx_stalls: connections over their limit that stop reception
+ * @rx_work: parses completed IN URBs and dispatches the packets; delayed
+ *	only to retry IN URBs that could not be submitted
+ * @conns_lock: protects @conns
+ * @conns: connections attached to this link
+ * @stats: counters
+ */
+struct usb_vsock_link {
+	struct kref kref;
+	struct usb_device *udev;
+	struct usb_interface *intf;
+	unsigned int in_pipe;
+	unsigned int out_pipe;
+	size_t in_maxp;
+	size_t out_maxp;
+
+	struct mutex mutex;	/* see above */
+	enum usb_vsock_state state;
+	u32 cid;
+	int version;
+	unsigned int sync_tries;
+	struct delayed_work sync_work;
+
+	spinlock_t ctrl_lock;	/* see above */
+	struct list_head ctrlq;
+	unsigned int ctrlq_len;
+	spinlock_t lock;	/* see above */
+	bool disconnected;
+
+	struct usb_vsock_builder tx;
+	struct task_struct *tx_thread;
+	struct urb **out_urbs;
+	struct urb **out_free;
+	unsigned int n_out;
+	unsigned int n_free;
+	unsigned long flags;
+
+	struct usb_vsock_parser rx;
+	struct urb **in_urbs;
+	unsigned int n_in;
+	struct list_head rx_done;
+	struct list_head rx_idle;
+	atomic_t rx_stalls;
+	struct delayed_work rx_work;
+
+	spinlock_t conns_lock;	/* see above */
+	struct list_head conns;
+
+	struct usb_vsock_stats stats;
+};
+
+/* Module parameters (main.c). */
+extern unsigned int usb_vsock_tx_size;
+extern unsigned int usb_vsock_tx_urbs;
+extern unsigned int usb_vsock_rx_urbs;
+
+/* link.c */
+struct usb_vsock_link *usb_vsock_link_find(u32 cid);
+void usb_vsock_link_init(struct usb_vsock_link *link);
+void usb_vsock_link_start(struct usb_vsock_link *link);
+void usb_vsock_link_stop(struct usb_vsock_link *link);
+void usb_vsock_link_resync(struct usb_vsock_link *link, const char *why);
+void usb_vsock_link_recv(struct usb_vsock_link *link,
+			 const struct usb_vsock_pkt *pkt);
+int usb_vsock_link_send(struct usb_vsock_link *link, enum usb_vsock_type type,
+			const struct usb_vsock_addr *addr, const void *payload,
+			u32 len, bool droppable);
+void usb_vsock_ctrlq_purge(struct usb_vsock_link *link);
+const char *usb_vsock_state_name(enum usb_vsock_state state);
+
+/* usb.c */
+void usb_vsock_link_get(struct usb_vsock_link *link);
+void usb_vsock_link_put(struct usb_vsock_link *link);
+void usb_vsock_link_kick_rx(struct usb_vsock_link *link);
+void usb_vsock_tx_flush_ctrl(struct usb_vsock_link *link);
+int usb_vsock_usb_register(void);
+void usb_vsock_usb_deregister(void);
+
+/* transport.c */
+int usb_vsock_transport_register(void);
+void usb_vsock_transport_unregister(void);
+void usb_vsock_transport_recv(struct usb_vsock_link *link,
+			      const struct usb_vsock_pkt *pkt);
+void usb_vsock_transport_reset_link(struct usb_vsock_link *link);
+void usb_vsock_transport_wake_writers(struct usb_vsock_link *link);
+
+/* sysfs.c */
+extern const struct attribute_group *usb_vsock_groups[];
+void usb_vsock_uevent_up(struct usb_vsock_link *link);
+
+#endif /* _USB_VSOCK_LINK_H */

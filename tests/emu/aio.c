@@ -1,0 +1,328 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * usb_vsock_emu: the threads that move bulk transfers, with Linux AIO on
+ * the FunctionFS endpoint files. The reader keeps --out-reqs reads of 1024
+ * bytes (--raw-size in --raw mode) queued on the bulk OUT endpoint and
+ * hands each completed one, in order, to link_rx() (raw_rx()). The writer
+ * keeps up to --in-reqs transfers from build_transfer() (the source
+ * pattern in --raw mode) queued on the bulk IN endpoint, and follows one
+ * whose length is a multiple of wMaxPacketSize with a zero-length write
+ * unless --no-zlp.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <linux/aio_abi.h>
+
+#include "emu.h"
+#include "../tools/vsock_testdata.h"
+
+#define MTU		USB_VSOCK_MTU
+
+static long sys_io_setup(unsigned int nr, aio_context_t *ctx)
+{
+	return syscall(__NR_io_setup, nr, ctx);
+}
+
+static long sys_io_destroy(aio_context_t ctx)
+{
+	return syscall(__NR_io_destroy, ctx);
+}
+
+static long sys_io_submit(aio_context_t ctx, long n, struct iocb **cbs)
+{
+	return syscall(__NR_io_submit, ctx, n, cbs);
+}
+
+static long sys_io_getevents(aio_context_t ctx, long min, long max,
+			     struct io_event *ev, struct timespec *ts)
+{
+	return syscall(__NR_io_getevents, ctx, min, max, ev, ts);
+}
+
+static bool stopping(void)
+{
+	bool stop;
+
+	pthread_mutex_lock(&emu.lock);
+	stop = emu.stop;
+	pthread_mutex_unlock(&emu.lock);
+	return stop;
+}
+
+/* Wait up to ms for the endpoints to be enabled. */
+static void wait_enabled(long long ms)
+{
+	pthread_mutex_lock(&emu.lock);
+	if (!emu.enabled && !emu.stop)
+		cond_wait_ms(&emu.cond, ms);
+	pthread_mutex_unlock(&emu.lock);
+}
+
+struct rd_slot {
+	struct iocb cb;
+	__u8 *buf;
+	bool queued;
+	bool done;
+	long res;
+};
+
+void *reader_thread(void *arg)
+{
+	int n = emu.o.out_reqs, head = 0, next = 0, i, queued = 0;
+	size_t size = emu.o.raw ? emu.o.raw_size : MTU;
+	bool enabled;
+	struct io_event *ev = calloc(n, sizeof(*ev));
+	struct rd_slot *s = calloc(n, sizeof(*s));
+	aio_context_t ctx = 0;
+
+	(void)arg;
+	if (!ev || !s || sys_io_setup(n, &ctx)) {
+		emu_log("reader: cannot set up AIO: %s\n", strerror(errno));
+		exit(1);
+	}
+	for (i = 0; i < n; i++) {
+		s[i].buf = malloc(size);
+		if (!s[i].buf)
+			exit(1);
+	}
+	while (!stopping()) {
+		struct timespec ts = { 0, 200 * 1000000L };
+		long long wait = 200, now;
+		long got;
+
+		/*
+		 * Keep the reads queued, in order. AIO on a disabled endpoint
+		 * opened O_NONBLOCK does not fail io_submit(), it completes
+		 * at once with -EAGAIN: only submit while enabled.
+		 */
+		pthread_mutex_lock(&emu.lock);
+		enabled = emu.enabled;
+		pthread_mutex_unlock(&emu.lock);
+		while (enabled && !s[next].queued && !s[next].done) {
+			struct iocb *cbp = &s[next].cb;
+
+			memset(cbp, 0, sizeof(*cbp));
+			cbp->aio_data = next;
+			cbp->aio_lio_opcode = IOCB_CMD_PREAD;
+			cbp->aio_fildes = emu.ep_out;
+			cbp->aio_buf = (unsigned long)s[next].buf;
+			cbp->aio_nbytes = size;
+			if (sys_io_submit(ctx, 1, &cbp) != 1) {
+				if (errno != EAGAIN && errno != ESHUTDOWN)
+					emu_log("reader: io_submit: %s\n",
+						strerror(errno));
+				break;
+			}
+			s[next].queued = true;
+			queued++;
+			next = (next + 1) % n;
+		}
+		pthread_mutex_lock(&emu.lock);
+		if (emu.ls == LS_ECHO) {
+			wait = emu.probe_deadline - now_ms();
+			if (wait < 0)
+				wait = 0;
+			if (wait > 200)
+				wait = 200;
+		}
+		pthread_mutex_unlock(&emu.lock);
+		if (!queued) {
+			wait_enabled(wait);
+			got = 0;
+		} else {
+			ts.tv_sec = wait / 1000;
+			ts.tv_nsec = (wait % 1000) * 1000000L;
+			got = sys_io_getevents(ctx, 1, n, ev, &ts);
+		}
+		for (i = 0; i < got; i++) {
+			struct rd_slot *r = &s[ev[i].data];
+
+			r->queued = false;
+			r->done = true;
+			r->res = ev[i].res;
+			queued--;
+		}
+		while (s[head].done) {
+			s[head].done = false;
+			if (s[head].res < 0) {
+				stat_inc(ST_rx_errors);
+				emu_dbg("reader: read failed: %s\n",
+					strerror(-s[head].res));
+				if (s[head].res == -EAGAIN)
+					wait_enabled(100);
+			} else if (emu.o.raw) {
+				raw_rx(s[head].buf, s[head].res);
+			} else {
+				link_rx(s[head].buf, s[head].res);
+			}
+			head = (head + 1) % n;
+		}
+		if (emu.o.raw)
+			continue;
+		now = now_ms();
+		pthread_mutex_lock(&emu.lock);
+		if (emu.ls == LS_ECHO && now >= emu.probe_deadline)
+			echo_step(true);
+		pthread_mutex_unlock(&emu.lock);
+	}
+	sys_io_destroy(ctx);
+	for (i = 0; i < n; i++)
+		free(s[i].buf);
+	free(s);
+	free(ev);
+	return NULL;
+}
+
+struct wr_slot {
+	struct iocb cb[2];
+	__u8 *buf;
+	size_t len;		/* built, not yet submitted */
+	unsigned long gen;
+	int pending;		/* iocbs in flight */
+};
+
+static void wr_reap(aio_context_t ctx, struct wr_slot *s, int n,
+		    struct io_event *ev)
+{
+	struct timespec zero = { 0, 0 };
+	long got, i;
+
+	got = sys_io_getevents(ctx, 0, 2 * n, ev, &zero);
+	for (i = 0; i < got; i++) {
+		struct wr_slot *w = &s[ev[i].data / 2];
+
+		w->pending--;
+		if ((long long)ev[i].res < 0) {
+			stat_inc(ST_tx_errors);
+			emu_dbg("writer: write failed: %s\n",
+				strerror(-(long long)ev[i].res));
+		} else if (ev[i].data % 2) {
+			stat_inc(ST_tx_zlp);
+		} else {
+			stat_inc(ST_tx_transfers);
+			stat_add(ST_tx_bytes, ev[i].res);
+		}
+	}
+}
+
+static int wr_submit(aio_context_t ctx, struct wr_slot *w, int idx,
+		     int efd)
+{
+	struct iocb *cbp;
+	int k, nk = 1;
+
+	pthread_mutex_lock(&emu.lock);
+	if (!emu.o.no_zlp && emu.maxp && w->len % emu.maxp == 0)
+		nk = 2;
+	if (w->gen != emu.link_gen && !emu.o.raw) {
+		w->len = 0;	/* stale: the link restarted */
+		pthread_mutex_unlock(&emu.lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&emu.lock);
+	for (k = 0; k < nk; k++) {
+		cbp = &w->cb[k];
+		memset(cbp, 0, sizeof(*cbp));
+		cbp->aio_data = idx * 2 + k;
+		cbp->aio_lio_opcode = IOCB_CMD_PWRITE;
+		cbp->aio_fildes = emu.ep_in;
+		cbp->aio_buf = (unsigned long)w->buf;
+		cbp->aio_nbytes = k ? 0 : w->len;
+		cbp->aio_flags = IOCB_FLAG_RESFD;
+		cbp->aio_resfd = efd;
+		if (sys_io_submit(ctx, 1, &cbp) != 1) {
+			if (k)
+				break;	/* the link is going down anyway */
+			return -errno;
+		}
+		w->pending++;
+	}
+	w->len = 0;
+	return 0;
+}
+
+void *writer_thread(void *arg)
+{
+	int n = emu.o.in_reqs, i, efd = eventfd(0, EFD_NONBLOCK);
+	size_t size = emu.o.raw ? emu.o.raw_size : MTU;
+	struct io_event *ev = calloc(2 * n, sizeof(*ev));
+	struct wr_slot *s = calloc(n, sizeof(*s));
+	aio_context_t ctx = 0;
+	eventfd_t dummy;
+	bool enabled;
+
+	(void)arg;
+	if (efd < 0 || !ev || !s || sys_io_setup(2 * n, &ctx)) {
+		emu_log("writer: cannot set up AIO: %s\n", strerror(errno));
+		exit(1);
+	}
+	for (i = 0; i < n; i++) {
+		s[i].buf = malloc(size);
+		if (!s[i].buf)
+			exit(1);
+	}
+	i = 0;
+	while (!stopping()) {
+		struct pollfd pfd[2] = {
+			{ .fd = efd, .events = POLLIN },
+			{ .fd = emu.work_efd, .events = POLLIN },
+		};
+		struct wr_slot *w = &s[i];
+		int err;
+
+		wr_reap(ctx, s, n, ev);
+		pthread_mutex_lock(&emu.lock);
+		enabled = emu.enabled;
+		pthread_mutex_unlock(&emu.lock);
+		if (!enabled) {
+			/* see reader_thread() */
+			wait_enabled(200);
+			continue;
+		}
+		if (!w->pending && !w->len) {
+			pthread_mutex_lock(&emu.lock);
+			w->gen = emu.link_gen;
+			if (emu.o.raw) {
+				if (emu.enabled) {
+					vt_pattern_fill(w->buf, size,
+							emu.raw_tx_off);
+					emu.raw_tx_off += size;
+					w->len = size;
+				}
+			} else {
+				w->len = build_transfer(w->buf);
+			}
+			pthread_mutex_unlock(&emu.lock);
+		}
+		if (!w->pending && w->len) {
+			err = wr_submit(ctx, w, i, efd);
+			if (!err) {
+				i = (i + 1) % n;
+				continue;
+			}
+			if (err != -EAGAIN && err != -ESHUTDOWN)
+				emu_log("writer: io_submit: %s\n",
+					strerror(-err));
+			wait_enabled(50);
+			continue;
+		}
+		poll(pfd, 2, 200);
+		eventfd_read(efd, &dummy);
+		eventfd_read(emu.work_efd, &dummy);
+	}
+	sys_io_destroy(ctx);
+	for (i = 0; i < n; i++)
+		free(s[i].buf);
+	free(s);
+	free(ev);
+	close(efd);
+	return NULL;
+}

@@ -1,0 +1,68 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Self-test of the device emulator, without the usb_vsock driver: builds
+# usb_vsock_emu and usbfs_host (static), boots the test kernel with
+# run-vm.sh, and runs selftest-guest.sh there (dummy_hcd with two UDCs,
+# libcomposite, usb_f_fs): protocol v1 and v0, no ZLPs, a packet split
+# across OUT transfers, unplug/replug, two emulators at once, raw
+# throughput. Any kernel splat in the console log counts as a failure.
+#
+# usage: tests/emu/selftest.sh
+# Ends with "usb_vsock emu selftest: N passed, N failed"; exit 0 if all
+# passed. The console log goes to $USB_VSOCK_LOGDIR (/tmp/usb_vsock-logs).
+# Environment: KB (test kernel build dir, default: build-kernel.sh),
+# VM_TIMEOUT (s, default 900).
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+logdir=${USB_VSOCK_LOGDIR:-/tmp/usb_vsock-logs}
+mkdir -p "$logdir"
+log=$logdir/emu-selftest.log
+passed=0
+failed=0
+
+finish() {
+	echo "usb_vsock emu selftest: $passed passed, $failed failed"
+	[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
+	exit
+}
+
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+if ! make -s -C "$here" O="$out" || ! make -s -C "$top/tests/tools" O="$out"; then
+	echo "selftest: build failed"
+	failed=1
+	finish
+fi
+if [ -z "${KB:-}" ] && ! KB=$("$top/tests/vm/build-kernel.sh"); then
+	echo "selftest: no test kernel"
+	failed=1
+	finish
+fi
+
+start=$(date +%s)
+if ! VM_TIMEOUT=${VM_TIMEOUT:-900} "$top/tests/vm/run-vm.sh" "$KB" \
+	"$here/selftest-guest.sh" "$log" "$out/usb_vsock_emu" \
+	"$out/usbfs_host"; then
+	echo "selftest: the VM run failed"
+	failed=$((failed + 1))
+fi
+echo "selftest: VM run took $(($(date +%s) - start)) s; console log $log"
+
+results=$(tr -d '\r' < "$log" | grep -E '^SELFTEST: (ok|FAIL) ')
+passed=$(grep -c '^SELFTEST: ok ' <<<"$results")
+failed=$((failed + $(grep -c '^SELFTEST: FAIL ' <<<"$results")))
+grep '^SELFTEST: FAIL ' <<<"$results" | sed 's/^SELFTEST: /selftest: /'
+grep -E '^(raw-in|raw-out|out-probe|zlp-probe):' "$log" | tr -d '\r' |
+	sed 's/^/selftest: /'
+if ! tr -d '\r' < "$log" | grep -q '^SELFTEST-DONE'; then
+	echo "selftest: the guest did not finish"
+	failed=$((failed + 1))
+fi
+if ! "$top/tests/vm/check-log.sh" "$log"; then
+	failed=$((failed + 1))
+fi
+finish

@@ -1,0 +1,437 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vsock_tool: AF_VSOCK client and server for the usb_vsock integration
+ * tests, speaking the emulator's services (see vsock_testdata.h).
+ *
+ *   vsock_tool echo CID PORT SIZE...       echo each SIZE bytes, verify
+ *   vsock_tool sink CID PORT BYTES         send BYTES, verify the checksum
+ *   vsock_tool source CID PORT BYTES [MS]  receive BYTES, verify, then EOF;
+ *                                          sleep MS between 4 KiB reads
+ *   vsock_tool parallel N CID PORT BYTES   N echo connections at once
+ *   vsock_tool accept PORT N MODE [BYTES]  accept N connections; MODE is
+ *                                          echo (until EOF) or recv (BYTES
+ *                                          of the pattern, then EOF)
+ *   vsock_tool refused CID PORT ERRNO      connect() must fail with ERRNO
+ *                                          (a number)
+ *   vsock_tool stream CID PORT             write to echo until an error;
+ *                                          prints the errno and exits 0 on
+ *                                          ECONNRESET
+ *   vsock_tool type TYPE CID PORT          a seqpacket or dgram socket must
+ *                                          not reach the port
+ *
+ * Exit status 0 when everything checked out; messages go to stderr.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/types.h>
+#include <linux/vm_sockets.h>
+
+#include "vsock_testdata.h"
+
+#define CHUNK	65536
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+
+static int fail(const char *what)
+{
+	fprintf(stderr, "vsock_tool: %s: %s\n", what, strerror(errno));
+	return 1;
+}
+
+static int vconnect(unsigned int cid, unsigned int port)
+{
+	struct sockaddr_vm sa = {
+		.svm_family = AF_VSOCK,
+		.svm_cid = cid,
+		.svm_port = port,
+	};
+	int fd = socket(AF_VSOCK, SOCK_STREAM, 0);
+
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		int err = errno;
+
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	return fd;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const __u8 *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Read exactly len bytes; 1 on EOF first, -1 on error. */
+static int read_all(int fd, void *buf, size_t len)
+{
+	__u8 *p = buf;
+
+	while (len) {
+		ssize_t n = read(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (!n)
+			return 1;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int expect_eof(int fd)
+{
+	__u8 c;
+	ssize_t n = read(fd, &c, 1);
+
+	if (n) {
+		fprintf(stderr, "vsock_tool: expected EOF, got %zd\n", n);
+		return 1;
+	}
+	return 0;
+}
+
+/* Echo @total bytes of the pattern at @off through @fd, in chunks. */
+static int echo_run(int fd, size_t total, __u64 off)
+{
+	static __thread __u8 out[CHUNK], in[CHUNK];
+	size_t done = 0;
+
+	while (done < total) {
+		size_t n = total - done < CHUNK ? total - done : CHUNK;
+		int ret;
+
+		vt_pattern_fill(out, n, off + done);
+		if (write_all(fd, out, n))
+			return fail("echo write");
+		ret = read_all(fd, in, n);
+		if (ret < 0)
+			return fail("echo read");
+		if (ret > 0 || memcmp(in, out, n)) {
+			fprintf(stderr, "vsock_tool: echo mismatch at %zu\n",
+				done + vt_pattern_check(in, n, off + done));
+			return 1;
+		}
+		done += n;
+	}
+	return 0;
+}
+
+static int cmd_echo(int argc, char **argv)
+{
+	__u64 off = 0;
+	int fd, i, ret = 0;
+
+	fd = vconnect(atoi(argv[0]), atoi(argv[1]));
+	if (fd < 0)
+		return fail("connect");
+	for (i = 2; i < argc && !ret; i++) {
+		size_t n = strtoull(argv[i], NULL, 0);
+
+		ret = echo_run(fd, n, off);
+		off += n;
+	}
+	close(fd);
+	return ret;
+}
+
+static int cmd_sink(int argc, char **argv)
+{
+	__u64 total = strtoull(argv[2], NULL, 0), done = 0, want, got;
+	static __u8 buf[CHUNK];
+	__u8 hdr[8];
+	int fd, ret;
+
+	(void)argc;
+	fd = vconnect(atoi(argv[0]), atoi(argv[1]));
+	if (fd < 0)
+		return fail("connect");
+	vt_put_le64(hdr, total);
+	if (write_all(fd, hdr, 8))
+		return fail("write count");
+	want = VT_FNV_INIT;
+	while (done < total) {
+		size_t n = total - done < CHUNK ? total - done : CHUNK;
+
+		vt_pattern_fill(buf, n, done);
+		want = vt_fnv1a(want, buf, n);
+		if (write_all(fd, buf, n))
+			return fail("sink write");
+		done += n;
+	}
+	ret = read_all(fd, hdr, 8);
+	if (ret)
+		return ret < 0 ? fail("read checksum") : 1;
+	got = vt_get_le64(hdr);
+	if (got != want) {
+		fprintf(stderr, "vsock_tool: checksum %016llx, want %016llx\n",
+			(unsigned long long)got, (unsigned long long)want);
+		return 1;
+	}
+	ret = expect_eof(fd);
+	close(fd);
+	return ret;
+}
+
+static int recv_pattern(int fd, __u64 total, unsigned int delay_ms)
+{
+	static __thread __u8 buf[CHUNK];
+	__u64 done = 0;
+
+	while (done < total) {
+		size_t want = delay_ms ? 4096 : CHUNK;
+		ssize_t n;
+
+		if (want > total - done)
+			want = total - done;
+		n = read(fd, buf, want);
+		if (n < 0)
+			return fail("read");
+		if (!n) {
+			fprintf(stderr, "vsock_tool: EOF after %llu of %llu\n",
+				(unsigned long long)done,
+				(unsigned long long)total);
+			return 1;
+		}
+		if (vt_pattern_check(buf, n, done) != (size_t)n) {
+			fprintf(stderr, "vsock_tool: bad byte at %llu\n",
+				(unsigned long long)(done +
+				vt_pattern_check(buf, n, done)));
+			return 1;
+		}
+		done += n;
+		if (delay_ms)
+			usleep(delay_ms * 1000);
+	}
+	return expect_eof(fd);
+}
+
+static int cmd_source(int argc, char **argv)
+{
+	__u64 total = strtoull(argv[2], NULL, 0);
+	unsigned int delay = argc > 3 ? atoi(argv[3]) : 0;
+	__u8 hdr[8];
+	int fd, ret;
+
+	fd = vconnect(atoi(argv[0]), atoi(argv[1]));
+	if (fd < 0)
+		return fail("connect");
+	vt_put_le64(hdr, total);
+	if (write_all(fd, hdr, 8))
+		return fail("write count");
+	ret = recv_pattern(fd, total, delay);
+	close(fd);
+	return ret;
+}
+
+struct par {
+	unsigned int cid, port;
+	size_t bytes;
+	int ret;
+};
+
+static void *par_thread(void *arg)
+{
+	struct par *p = arg;
+	int fd = vconnect(p->cid, p->port);
+
+	if (fd < 0) {
+		p->ret = fail("connect");
+		return NULL;
+	}
+	p->ret = echo_run(fd, p->bytes, 0);
+	close(fd);
+	return NULL;
+}
+
+static int cmd_parallel(int argc, char **argv)
+{
+	int n = atoi(argv[0]), i, bad = 0;
+	struct par *p = calloc(n, sizeof(*p));
+	pthread_t *t = calloc(n, sizeof(*t));
+
+	(void)argc;
+	if (!p || !t)
+		return fail("calloc");
+	for (i = 0; i < n; i++) {
+		p[i].cid = atoi(argv[1]);
+		p[i].port = atoi(argv[2]);
+		p[i].bytes = strtoull(argv[3], NULL, 0);
+		if (pthread_create(&t[i], NULL, par_thread, &p[i]))
+			return fail("pthread_create");
+	}
+	for (i = 0; i < n; i++) {
+		pthread_join(t[i], NULL);
+		bad += !!p[i].ret;
+	}
+	if (bad)
+		fprintf(stderr, "vsock_tool: %d of %d connections failed\n",
+			bad, n);
+	return !!bad;
+}
+
+static int serve(int fd, const char *mode, __u64 bytes)
+{
+	static __u8 buf[CHUNK];
+	ssize_t n;
+
+	if (!strcmp(mode, "recv"))
+		return recv_pattern(fd, bytes, 0);
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		if (write_all(fd, buf, n))
+			return fail("echo write");
+	return n < 0 ? fail("echo read") : 0;
+}
+
+static int cmd_accept(int argc, char **argv)
+{
+	struct sockaddr_vm sa = {
+		.svm_family = AF_VSOCK,
+		.svm_cid = VMADDR_CID_ANY,
+		.svm_port = atoi(argv[0]),
+	};
+	int n = atoi(argv[1]), fd, c, ret = 0;
+	__u64 bytes = argc > 3 ? strtoull(argv[3], NULL, 0) : 0;
+
+	fd = socket(AF_VSOCK, SOCK_STREAM, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    listen(fd, 16))
+		return fail("listen");
+	/* Tell the test script that it may make the device connect. */
+	printf("listening\n");
+	fflush(stdout);
+	while (n-- && !ret) {
+		c = accept(fd, NULL, NULL);
+		if (c < 0)
+			return fail("accept");
+		ret = serve(c, argv[2], bytes);
+		close(c);
+	}
+	close(fd);
+	return ret;
+}
+
+static int cmd_refused(int argc, char **argv)
+{
+	int want = atoi(argv[2]);
+	int fd = vconnect(atoi(argv[0]), atoi(argv[1]));
+
+	(void)argc;
+	if (fd >= 0) {
+		fprintf(stderr, "vsock_tool: connect succeeded\n");
+		close(fd);
+		return 1;
+	}
+	if (errno != want) {
+		fprintf(stderr, "vsock_tool: connect failed with %d (%s), want %d\n",
+			errno, strerror(errno), want);
+		return 1;
+	}
+	return 0;
+}
+
+static int cmd_stream(int argc, char **argv)
+{
+	static __u8 buf[CHUNK];
+	int fd = vconnect(atoi(argv[0]), atoi(argv[1]));
+	__u64 off = 0;
+
+	(void)argc;
+	if (fd < 0)
+		return fail("connect");
+	printf("connected\n");
+	fflush(stdout);
+	for (;;) {
+		vt_pattern_fill(buf, sizeof(buf), off);
+		if (write_all(fd, buf, sizeof(buf)))
+			break;
+		if (read_all(fd, buf, sizeof(buf)))
+			break;
+		off += sizeof(buf);
+	}
+	printf("stopped after %llu bytes: %s\n", (unsigned long long)off,
+	       strerror(errno));
+	return errno != ECONNRESET;
+}
+
+/* SOCK_SEQPACKET and SOCK_DGRAM must be refused, whatever the errno. */
+static int cmd_type(int argc, char **argv)
+{
+	int type = !strcmp(argv[0], "dgram") ? SOCK_DGRAM : SOCK_SEQPACKET;
+	struct sockaddr_vm sa = {
+		.svm_family = AF_VSOCK,
+		.svm_cid = atoi(argv[1]),
+		.svm_port = atoi(argv[2]),
+	};
+	int fd = socket(AF_VSOCK, type, 0);
+	ssize_t n;
+
+	(void)argc;
+	if (fd < 0) {
+		printf("socket refused: %s\n", strerror(errno));
+		return 0;
+	}
+	if (type == SOCK_DGRAM)
+		n = sendto(fd, "x", 1, 0, (struct sockaddr *)&sa, sizeof(sa));
+	else
+		n = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	if (n >= 0) {
+		fprintf(stderr, "vsock_tool: %s socket got through\n", argv[0]);
+		return 1;
+	}
+	printf("refused: %s\n", strerror(errno));
+	close(fd);
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	int args;
+	int (*fn)(int argc, char **argv);
+} cmds[] = {
+	{ "echo", 3, cmd_echo },
+	{ "sink", 3, cmd_sink },
+	{ "source", 3, cmd_source },
+	{ "parallel", 4, cmd_parallel },
+	{ "accept", 3, cmd_accept },
+	{ "refused", 3, cmd_refused },
+	{ "stream", 2, cmd_stream },
+	{ "type", 3, cmd_type },
+};
+
+int main(int argc, char **argv)
+{
+	size_t i;
+
+	for (i = 0; argc > 1 && i < ARRAY_SIZE(cmds); i++)
+		if (!strcmp(argv[1], cmds[i].name) && argc - 2 >= cmds[i].args)
+			return cmds[i].fn(argc - 2, argv + 2);
+	fprintf(stderr, "usage: see the comment at the top of the source\n");
+	return 2;
+}

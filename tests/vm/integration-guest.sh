@@ -1,0 +1,243 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# The usb_vsock integration tests, inside the VM (see integration.sh):
+# emulated Fuchsia devices (usb_vsock_emu) on dummy_hcd, AF_VSOCK clients
+# (vsock_tool) on the host side. Each test prints one line
+#   USB_VSOCK_TEST <name> PASS|FAIL
+# and the host counts them. BIG (bytes for the long transfers) comes from
+# /root/itest.conf.
+
+EMU=/root/usb_vsock_emu
+TOOL=/root/vsock_tool
+DRV=/sys/bus/usb/drivers/usb_vsock
+BIG=67108864
+# shellcheck source=/dev/null
+. /root/itest.conf
+rc=0
+
+say() { echo "usb_vsock-itest: $*" > /dev/kmsg; }
+ctl() { n=$1; shift; $EMU ctl "/tmp/$n.sock" "$@"; }
+
+# t NAME CMD...: run a test (a command or a function) with a time limit.
+t() {
+	name=$1
+	shift
+	say "test $name"
+	("$@") > "/tmp/$name.out" 2>&1 &
+	pid=$!
+	(sleep "${TT:-600}"; echo "timed out" >> "/tmp/$name.out"
+	 kill "$pid") 2> /dev/null &
+	dog=$!
+	wait "$pid"
+	st=$?
+	kill "$dog" 2> /dev/null
+	if [ $st -eq 0 ]; then
+		echo "USB_VSOCK_TEST $name PASS" > /dev/kmsg
+	else
+		echo "USB_VSOCK_TEST $name FAIL" > /dev/kmsg
+		sed "s/^/    $name: /" "/tmp/$name.out"
+	fi
+}
+
+# start_emu NAME UDC [OPTION...]: run an emulator, wait for its handshake.
+start_emu() {
+	n=$1
+	udc=$2
+	shift 2
+	$EMU -n "$n" -u "$udc" "$@" > "/tmp/$n.log" 2>&1 &
+	i=0
+	while [ ! -S "/tmp/$n.sock" ] && [ $i -lt 300 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	ctl "$n" wait-sync 30 > /dev/null && return 0
+	echo "emulator $n did not come up:"
+	cat "/tmp/$n.log"
+	return 1
+}
+
+stop_emu() {
+	ctl "$1" quit > /dev/null 2>&1
+	i=0
+	while [ -S "/tmp/$1.sock" ] && [ $i -lt 50 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+}
+
+# The interface of the device on dummy_hcd instance BUS.
+intf() { echo "$DRV/$1-1:1.0/usb_vsock"; }
+
+cid_matches() {
+	[ "$(cat "$(intf "$1")/state")" = up ] &&
+	[ "$(cat "$(intf "$1")/cid")" = "$(ctl "$2" get cid)" ] &&
+	[ "$(cat "$(intf "$1")/protocol_version")" = "$3" ]
+}
+
+accept_from_device() {
+	$TOOL accept 7000 1 recv 300000 > /tmp/accept.log 2>&1 &
+	pid=$!
+	i=0
+	until grep -q listening /tmp/accept.log || [ $i -ge 50 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	ctl dev0 connect 7000 source 300000 || { kill $pid; return 1; }
+	wait $pid
+}
+
+# The host closes: the device must see the connection end.
+close_host_side() {
+	$TOOL echo "$CID" 5001 1000 && ctl dev0 wait-idle 10
+}
+
+slow_reader() {
+	$TOOL source "$1" 5003 "$2" 20 || return 1
+	# Version 1 must have paused the device; version 0 cannot.
+	if [ "$3" = 1 ]; then
+		[ "$(ctl "$4" get paused_by_host)" -gt 0 ]
+	else
+		[ "$(ctl "$4" get paused_by_host)" -eq 0 ]
+	fi
+}
+
+# The wire has no half-close: stdin's EOF makes the client send Finish,
+# which ends the whole connection, so the input stays open until the echo
+# is back.
+socat_client() {
+	out=$( (echo hello-socat; sleep 3) |
+		socat -t 10 - "VSOCK-CONNECT:$CID:5001")
+	echo "socat said: $out"
+	[ "$out" = hello-socat ]
+}
+
+ncat_client() {
+	out=$( (echo hello-ncat; sleep 3) | ncat --vsock "$CID" 5001)
+	echo "ncat said: $out"
+	[ "$out" = hello-ncat ]
+}
+
+ss_lists_sockets() {
+	$TOOL stream "$CID" 5001 > /tmp/ss-stream.log 2>&1 &
+	pid=$!
+	sleep 2
+	ss --vsock -a -n > /tmp/ss.out 2>&1
+	st=$?
+	kill $pid
+	cat /tmp/ss.out
+	[ $st -eq 0 ] && grep -q "$CID:5001" /tmp/ss.out
+}
+
+unplug_mid_transfer() {
+	$TOOL stream "$CID" 5001 > /tmp/stream.log 2>&1 &
+	pid=$!
+	sleep 2
+	grep -q connected /tmp/stream.log || return 1
+	ctl dev0 unplug || return 1
+	wait $pid
+	st=$?
+	cat /tmp/stream.log
+	[ $st -eq 0 ] || return 1
+	ctl dev0 replug && ctl dev0 wait-sync 30 &&
+	CID=$(cat "$(intf 1)/cid") && $TOOL echo "$CID" 5001 5000
+}
+
+# The device restarts the link: connections die with ECONNRESET, the link
+# synchronizes again with the same CID, and works.
+resync_mid_stream() {
+	n=$(ctl dev0 get syncs)
+	$TOOL stream "$CID" 5001 > /tmp/resync.log 2>&1 &
+	pid=$!
+	sleep 2
+	grep -q connected /tmp/resync.log || return 1
+	ctl dev0 resync || return 1
+	wait $pid
+	st=$?
+	cat /tmp/resync.log
+	[ $st -eq 0 ] && ctl dev0 wait-sync 30 $((n + 1)) &&
+	[ "$(cat "$(intf 1)/cid")" = "$CID" ] &&
+	[ "$(cat "$(intf 1)/resyncs")" -ge 1 ] &&
+	$TOOL echo "$CID" 5001 5000
+}
+
+# dev1 never sends zero-length packets: transfers of 512 bytes (a 488-byte
+# echo) must not wait in a half-filled URB.
+two_devices() {
+	# Ask for the CID dev0 holds: dev1 must get another one.
+	start_emu dev1 dummy_udc.1 --cid "$CID" --no-zlp || return 1
+	cid1=$(cat "$(intf 2)/cid")
+	echo "dev0 CID $CID, dev1 CID $cid1"
+	[ "$cid1" != "$CID" ] && cid_matches 2 dev1 1 &&
+	$TOOL echo "$cid1" 5001 488 1000 1024 100000 &&
+	$TOOL echo "$CID" 5001 100000
+}
+
+# Loading must fail cleanly while vhost_vsock holds the H2G slot.
+h2g_conflict() {
+	modload vhost_vsock || return 1
+	if insmod /root/usb_vsock.ko; then
+		rmmod usb_vsock
+		return 1
+	fi
+	dmesg | grep "another host-to-guest vsock transport" &&
+	rmmod vhost_vsock
+}
+
+v0_device() {
+	stop_emu dev1
+	start_emu dev1 dummy_udc.1 --version 0 || return 1
+	cid_matches 2 dev1 0
+}
+
+# Stock kernels have USB, the UDC core and configfs as modules.
+if [ -f /root/kmod/usbcore.ko ]; then
+	modload usbcore udc_core configfs || rc=1
+	mount -t configfs configfs /sys/kernel/config || rc=1
+fi
+insmod /root/kmod/dummy_hcd.ko num=2 || rc=1
+modload libcomposite usb_f_fs vsock vsock_diag usb_vsock || rc=1
+
+start_emu dev0 dummy_udc.0
+t bind test -d "$DRV/1-1:1.0"
+CID=$(cat "$(intf 1)/cid")
+t cid_in_sysfs cid_matches 1 dev0 1
+t echo_sizes $TOOL echo "$CID" 5001 1 7 1000 1023 1024 1025 4096 65536 \
+	1048576
+t send_big $TOOL sink "$CID" 5002 "$BIG"
+t receive_big $TOOL source "$CID" 5003 "$BIG"
+t parallel_64 $TOOL parallel 64 "$CID" 5001 65536
+t accept_from_device accept_from_device
+t close_host_side close_host_side
+t refused_port $TOOL refused "$CID" 5004 111
+t closed_port $TOOL refused "$CID" 6000 111
+t no_device $TOOL refused 99 5001 101
+t seqpacket_refused $TOOL type seqpacket "$CID" 5001
+t dgram_refused $TOOL type dgram "$CID" 5001
+t socat_client socat_client
+t ncat_client ncat_client
+t ss_lists_sockets ss_lists_sockets
+t slow_reader_v1 slow_reader "$CID" 2097152 1 dev0
+t unplug_mid_transfer unplug_mid_transfer
+CID=$(cat "$(intf 1)/cid")
+t resync_mid_stream resync_mid_stream
+t two_devices two_devices
+t v0_device v0_device
+t slow_reader_v0 slow_reader "$(cat "$(intf 2)/cid")" 1048576 0 dev1
+
+stop_emu dev1
+stop_emu dev0
+t module_unload rmmod usb_vsock
+# Stock kernels only: the debug kernel has no vhost_vsock.
+if [ -f /root/kmod/vhost_vsock.ko ]; then
+	t h2g_conflict h2g_conflict
+fi
+
+if [ -e /sys/kernel/debug/kmemleak ]; then
+	say "kmemleak: waiting 6 s"
+	sleep 6
+	echo scan > /sys/kernel/debug/kmemleak
+	echo scan > /sys/kernel/debug/kmemleak
+	cat /sys/kernel/debug/kmemleak
+fi
+echo "USB_VSOCK_GUEST_DONE rc=$rc" > /dev/kmsg

@@ -1,0 +1,67 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# integration.sh [debug|6.1|6.12]: integration tests in a VM running the
+# debug test kernel (default) or Debian's stock 6.1 or 6.12 kernel, with
+# that kernel's own dummy_hcd, libcomposite, usb_f_fs and vsock modules:
+# usb_vsock.ko with emulated Fuchsia devices (tests/emu) on dummy_hcd,
+# driven by integration-guest.sh. Ends with
+#   usb_vsock integration (KERNEL): N passed, N failed
+# where failed also counts, as 1 each, a build failure, a VM that hung or
+# died, a module that failed to load, and kernel splats (KASAN, lockdep,
+# kmemleak...). Exit status 0 only if nothing failed and something passed.
+#
+# Environment: USB_VSOCK_LOGDIR, VM_TIMEOUT (see run-vm.sh), BIG (bytes of
+# the long transfers, default 64 MiB).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+target=${1:-debug}
+logdir=${USB_VSOCK_LOGDIR:-/tmp/usb_vsock-logs}
+mkdir -p "$logdir"
+logdir=$(cd "$logdir" && pwd)
+buildlog=$logdir/integration-$target-build.log
+console=$logdir/integration-$target-console.log
+splats=$logdir/integration-$target-splats.txt
+bin=$logdir/integration-$target-bin
+rm -rf "$buildlog" "$console" "$splats" "$bin"
+mkdir -p "$bin"
+
+passed=0 failed=0
+problem() { echo "integration: $*" >&2; failed=$((failed + 1)); }
+finish() {
+	[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ] ||
+		echo "integration: logs in $logdir" >&2
+	echo "usb_vsock integration ($target): $passed passed, $failed failed"
+	[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
+	exit
+}
+
+# shellcheck source=tests/vm/lib.sh
+. "$here/lib.sh"
+use_host_programs
+prepare "$target" "$bin" "$buildlog" || { problem "cannot build"; finish; }
+echo "BIG=${BIG:-67108864}" > "$bin/itest.conf"
+
+echo "integration: running the VM (console: $console)" >&2
+t0=$(date +%s)
+vm_ok=1
+VM_TIMEOUT=${VM_TIMEOUT:-1800} "$here/run-vm.sh" "$kb" \
+	"$here/integration-guest.sh" "$console" "$bin/module/usb_vsock.ko" \
+	"$bin/usb_vsock_emu" "$bin/vsock_tool" "$bin/itest.conf" || vm_ok=0
+echo "integration: VM took $(($(date +%s) - t0)) s" >&2
+
+log=$(tr -d '\r' < "$console")
+while read -r name verdict; do
+	echo "integration: $name: $verdict" >&2
+	if [ "$verdict" = PASS ]; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
+	fi
+done < <(grep -o 'USB_VSOCK_TEST [a-z0-9_]* [A-Z]*' <<<"$log" | cut -d' ' -f2-)
+grep -E '^    [a-z0-9_]+: ' <<<"$log" >&2 || true
+
+guest_verdict "$console" "$vm_ok" "$splats"
+finish
