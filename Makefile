@@ -3,6 +3,7 @@
 # usb_vsock: out-of-tree build and the project's checks.
 #
 #   make [KDIR=<kernel build dir>]   build usb_vsock.ko (default: running kernel)
+#   make install                     modules_install into extra/, then depmod
 #   make check                       the test command: lint, KUnit, integration
 #   make lint                        checkpatch, kernel-doc, W=1 + sparse builds
 #   make kunit                       the KUnit suites in a VM
@@ -10,6 +11,9 @@
 #   make demo                        a socat session over an emulated device
 
 KDIR ?= /lib/modules/$(shell uname -r)/build
+# The release of KDIR, for depmod.
+KVER ?= $(shell sed -n 's/.*UTS_RELEASE "\(.*\)"/\1/p' \
+	$(KDIR)/include/generated/utsrelease.h 2>/dev/null)
 
 all: modules
 
@@ -18,6 +22,11 @@ modules:
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
+
+# Into /lib/modules/$(KVER)/extra (INSTALL_MOD_PATH for a staging root).
+install: modules
+	$(MAKE) -C $(KDIR) M=$(CURDIR) modules_install
+	depmod -a $(if $(INSTALL_MOD_PATH),-b $(INSTALL_MOD_PATH)) $(KVER)
 
 deps:
 	tests/vm/install-deps.sh
@@ -39,4 +48,4 @@ demo: deps
 check: deps
 	tests/check.sh
 
-.PHONY: all modules clean deps lint kunit integration demo check
+.PHONY: all modules clean install deps lint kunit integration demo check

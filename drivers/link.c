@@ -15,6 +15,7 @@
 #include <linux/xarray.h>
 
 #include "usb_vsock/link.h"
+#include "usb_vsock/trace.h"
 
 /* CID -> link, for routing connect() to the right device. */
 static DEFINE_XARRAY_ALLOC(usb_vsock_cids);
@@ -452,6 +453,11 @@ void usb_vsock_link_resync(struct usb_vsock_link *link, const char *why)
 void usb_vsock_link_recv(struct usb_vsock_link *link,
 			 const struct usb_vsock_pkt *pkt)
 {
+	trace_usb_vsock_rx_pkt(&link->intf->dev, pkt->type, &pkt->addr,
+			       pkt->len);
+	dev_dbg(&link->intf->dev, "rx '%c' device %u:%u host %u:%u len %u\n",
+		pkt->type, pkt->addr.device_cid, pkt->addr.device_port,
+		pkt->addr.host_cid, pkt->addr.host_port, pkt->len);
 	atomic64_inc(&link->stats.rx_packets);
 	switch (pkt->type) {
 	case USB_VSOCK_SYNC:

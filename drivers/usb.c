@@ -22,6 +22,7 @@
 #include <linux/usb.h>
 
 #include "usb_vsock/link.h"
+#include "usb_vsock/trace.h"
 
 /* How soon an IN URB that could not be submitted is tried again. */
 #define USB_VSOCK_RX_RETRY	(HZ / 10)
@@ -132,6 +133,22 @@ static void usb_vsock_out_release(struct usb_vsock_link *link, struct urb *urb)
 	spin_unlock_irq(&link->lock);
 }
 
+/* One tracepoint per packet of a transfer about to go out. */
+static void usb_vsock_trace_tx(struct usb_vsock_link *link, const u8 *buf,
+			       size_t len)
+{
+	struct usb_vsock_pkt pkt;
+	size_t off;
+
+	/* The builder wrote it: whole, valid packets. */
+	for (off = 0; off < len; off += usb_vsock_pkt_size(pkt.len)) {
+		if (usb_vsock_pkt_decode(buf + off, len - off, len, &pkt))
+			break;
+		trace_usb_vsock_tx_pkt(&link->intf->dev, pkt.type, &pkt.addr,
+				       pkt.len);
+	}
+}
+
 /* Take a filled transfer from the builder and put it on the wire. */
 static void usb_vsock_tx_submit(struct usb_vsock_link *link)
 {
@@ -158,6 +175,9 @@ static void usb_vsock_tx_submit(struct usb_vsock_link *link)
 	if (test_and_clear_bit(USB_VSOCK_TX_BLOCKED, &link->flags))
 		usb_vsock_transport_wake_writers(link);
 
+	if (trace_usb_vsock_tx_pkt_enabled())
+		usb_vsock_trace_tx(link, buf, len);
+	dev_dbg(&link->intf->dev, "tx transfer of %zu bytes\n", len);
 	urb->transfer_buffer = buf;
 	urb->transfer_buffer_length = len;
 	/*

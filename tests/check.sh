@@ -37,6 +37,7 @@ start=$(date +%s)
 if KB=$("$here/vm/build-kernel.sh"); then
 	export KB
 	part lint "$here/lint.sh"
+	part dkms "$here/dkms.sh"
 	part kunit "$here/vm/kunit.sh"
 	part emu "$here/emu/selftest.sh"
 	for k in debug 6.1 6.12; do

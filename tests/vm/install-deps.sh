@@ -7,7 +7,7 @@ set -euo pipefail
 
 pkgs=(build-essential flex bison bc libelf-dev libssl-dev sparse
       qemu-system-x86 busybox-static cpio xz-utils python3
-      socat ncat iproute2
+      socat ncat iproute2 kmod dkms
       linux-source-6.12 linux-headers-amd64)
 
 # The newest Debian 6.12 header set for the generic amd64 flavour.

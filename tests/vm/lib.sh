@@ -50,9 +50,10 @@ prepare() {
 }
 
 # The dynamically linked programs the integration guests use, for
-# run-vm.sh; ncat loads OpenSSL's legacy provider at start.
+# run-vm.sh: clients, ss, and kmod (depmod and modprobe by modalias);
+# ncat loads OpenSSL's legacy provider at start.
 use_host_programs() {
-	VM_HOST_BINS="/usr/bin/socat /usr/bin/ncat /usr/bin/ss
+	VM_HOST_BINS="/usr/bin/socat /usr/bin/ncat /usr/bin/ss /usr/bin/kmod
 		/usr/lib/x86_64-linux-gnu/ossl-modules/legacy.so"
 	export VM_HOST_BINS
 }
