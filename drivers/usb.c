@@ -200,8 +200,9 @@ static void usb_vsock_tx_submit(struct usb_vsock_link *link)
 
 static bool usb_vsock_tx_ready(struct usb_vsock_link *link)
 {
+	/* Once disconnected, nothing goes out: sleep until kthread_stop(). */
 	return kthread_should_stop() ||
-	       (READ_ONCE(link->n_free) &&
+	       (!READ_ONCE(link->disconnected) && READ_ONCE(link->n_free) &&
 		(READ_ONCE(link->ctrlq_len) || READ_ONCE(link->tx.len)));
 }
 
@@ -214,6 +215,12 @@ static int usb_vsock_tx_thread(void *arg)
 					 usb_vsock_tx_ready(link));
 		usb_vsock_tx_flush_ctrl(link);
 		usb_vsock_tx_submit(link);
+		/*
+		 * The transfer just taken left room: queued control packets
+		 * go in now, not when the next URB is free, since data
+		 * waits for them.
+		 */
+		usb_vsock_tx_flush_ctrl(link);
 	}
 	return 0;
 }
@@ -429,7 +436,7 @@ static void usb_vsock_shutdown(struct usb_vsock_link *link)
 	usb_vsock_link_stop(link);
 
 	spin_lock_irq(&link->lock);
-	link->disconnected = true;
+	WRITE_ONCE(link->disconnected, true);
 	spin_unlock_irq(&link->lock);
 
 	usb_vsock_builder_kill(&link->tx);
