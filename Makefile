@@ -9,6 +9,8 @@
 #   make kunit                       the KUnit suites in a VM
 #   make integration                 the driver against emulated devices in a VM
 #   make demo                        a socat session over an emulated device
+#   make stress                      long fault and load tests in a VM
+#   make bench                       throughput/latency benchmark in a VM
 
 KDIR ?= /lib/modules/$(shell uname -r)/build
 # The release of KDIR, for depmod.
@@ -45,7 +47,14 @@ integration: deps
 demo: deps
 	tests/vm/demo.sh
 
+stress: deps
+	tests/stress/stress.sh long
+
 check: deps
 	tests/check.sh
 
-.PHONY: all modules clean install deps lint kunit integration demo check
+bench: deps
+	tests/bench/bench.sh
+
+.PHONY: all modules clean install deps lint kunit integration demo stress \
+	check bench

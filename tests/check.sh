@@ -4,8 +4,9 @@
 # The test command (make check): builds the test kernel if it is not cached,
 # runs the clean-build checks, the KUnit suites, the emulator's self-test
 # and the integration tests on the debug kernel and on Debian's stock 6.1
-# and 6.12 kernels, each in a VM, and sums up their summary lines. Every
-# part runs even when an earlier one fails.
+# and 6.12 kernels, and the short stress run (hostile device, unplug
+# cycles, load) on the debug kernel, each in a VM, and sums up their
+# summary lines. Every part runs even when an earlier one fails.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -43,6 +44,7 @@ if KB=$("$here/vm/build-kernel.sh"); then
 	for k in debug 6.1 6.12; do
 		part "integration-$k" "$here/vm/integration.sh" "$k"
 	done
+	part stress "$here/stress/stress.sh" short
 else
 	echo "check: the test kernel did not build"
 	failed=$((failed + 1))

@@ -5,9 +5,10 @@
  * bytes (--raw-size in --raw mode) queued on the bulk OUT endpoint and
  * hands each completed one, in order, to link_rx() (raw_rx()). The writer
  * keeps up to --in-reqs transfers from build_transfer() (the source
- * pattern in --raw mode) queued on the bulk IN endpoint, and follows one
- * whose length is a multiple of wMaxPacketSize with a zero-length write
- * unless --no-zlp.
+ * pattern in --raw mode), or from hostile_transfer() while the hostile
+ * device runs, queued on the bulk IN endpoint, and follows one whose
+ * (non-zero) length is a multiple of wMaxPacketSize with a zero-length
+ * write unless --no-zlp.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -185,6 +186,8 @@ struct wr_slot {
 	struct iocb cb[2];
 	__u8 *buf;
 	size_t len;		/* built, not yet submitted */
+	bool ready;		/* buf holds a transfer (len may be 0) */
+	bool hostile;		/* from hostile_transfer(): never stale */
 	unsigned long gen;
 	int pending;		/* iocbs in flight */
 };
@@ -220,10 +223,11 @@ static int wr_submit(aio_context_t ctx, struct wr_slot *w, int idx,
 	int k, nk = 1;
 
 	pthread_mutex_lock(&emu.lock);
-	if (!emu.o.no_zlp && emu.maxp && w->len % emu.maxp == 0)
+	if (!emu.o.no_zlp && emu.maxp && w->len && w->len % emu.maxp == 0)
 		nk = 2;
-	if (w->gen != emu.link_gen && !emu.o.raw) {
+	if (w->gen != emu.link_gen && !emu.o.raw && !w->hostile) {
 		w->len = 0;	/* stale: the link restarted */
+		w->ready = false;
 		pthread_mutex_unlock(&emu.lock);
 		return 0;
 	}
@@ -246,13 +250,14 @@ static int wr_submit(aio_context_t ctx, struct wr_slot *w, int idx,
 		w->pending++;
 	}
 	w->len = 0;
+	w->ready = false;
 	return 0;
 }
 
 void *writer_thread(void *arg)
 {
 	int n = emu.o.in_reqs, i, efd = eventfd(0, EFD_NONBLOCK);
-	size_t size = emu.o.raw ? emu.o.raw_size : MTU;
+	size_t size = emu.o.raw ? emu.o.raw_size : HOSTILE_MAX;
 	struct io_event *ev = calloc(2 * n, sizeof(*ev));
 	struct wr_slot *s = calloc(n, sizeof(*s));
 	aio_context_t ctx = 0;
@@ -287,9 +292,10 @@ void *writer_thread(void *arg)
 			wait_enabled(200);
 			continue;
 		}
-		if (!w->pending && !w->len) {
+		if (!w->pending && !w->ready) {
 			pthread_mutex_lock(&emu.lock);
 			w->gen = emu.link_gen;
+			w->hostile = false;
 			if (emu.o.raw) {
 				if (emu.enabled) {
 					vt_pattern_fill(w->buf, size,
@@ -297,12 +303,17 @@ void *writer_thread(void *arg)
 					emu.raw_tx_off += size;
 					w->len = size;
 				}
+			} else if (hostile_transfer(w->buf, &w->len)) {
+				w->hostile = true;
+				w->ready = true;
 			} else {
 				w->len = build_transfer(w->buf);
 			}
+			if (w->len)
+				w->ready = true;
 			pthread_mutex_unlock(&emu.lock);
 		}
-		if (!w->pending && w->len) {
+		if (!w->pending && w->ready) {
 			err = wr_submit(ctx, w, i, efd);
 			if (!err) {
 				i = (i + 1) % n;

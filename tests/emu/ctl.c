@@ -26,6 +26,13 @@
  *   resync                   restart the link from the device side: drop
  *                            every connection, send a Sync, and wait for
  *                            the host to run the handshake again
+ *   hostile MODE COUNT [PORT]
+ *                            send COUNT hostile IN transfers of MODE
+ *                            (hostile.c: random, mutate, magic, length,
+ *                            type, sync, connect, data, pause, echo,
+ *                            lengths, mix; none stops); PORT: the host
+ *                            listener for connect. Returns at once
+ *   wait-hostile [SEC]       wait (default 60 s) until they are all sent
  *   reset-stats              zero the counters
  *   quit                     exit as on SIGTERM
  */
@@ -95,6 +102,8 @@ static int cmd_get(struct ctl_out *co, const char *key)
 		out(co, "%u\n", emu.nconns);
 	else if (!strcmp(key, "enabled"))
 		out(co, "%d\n", emu.enabled);
+	else if (!strcmp(key, "hostile_left"))
+		out(co, "%llu\n", (unsigned long long)emu.hostile_left);
 	else
 		key = NULL;
 	pthread_mutex_unlock(&emu.lock);
@@ -161,6 +170,22 @@ static int cmd_connect(struct ctl_out *co, char **arg, int nargs)
 usage:
 	out(co, "fail: usage: connect PORT echo|sink|slow-sink|source N\n");
 	return -1;
+}
+
+static int wait_hostile(struct ctl_out *co, char **arg, int nargs)
+{
+	long long deadline = now_ms() + 1000 *
+		(nargs > 0 ? strtoll(arg[0], NULL, 0) : 60);
+	bool ok;
+
+	pthread_mutex_lock(&emu.lock);
+	while (!(ok = !emu.hostile_left) && !emu.stop && now_ms() < deadline)
+		cond_wait_ms(&emu.cond, deadline - now_ms());
+	out(co, "hostile_left=%llu\n", (unsigned long long)emu.hostile_left);
+	pthread_mutex_unlock(&emu.lock);
+	if (!ok)
+		out(co, "fail: timeout\n");
+	return ok ? 0 : -1;
 }
 
 static int wait_for(struct ctl_out *co, char **arg, int nargs, bool idle)
@@ -248,6 +273,14 @@ static int run_cmd(struct ctl_out *co, char *line)
 		}
 	} else if (!strcmp(arg[0], "resync")) {
 		link_restart();
+	} else if (!strcmp(arg[0], "hostile") && (n == 3 || n == 4)) {
+		if (hostile_start(arg[1], strtoull(arg[2], NULL, 0),
+				  n == 4 ? strtoul(arg[3], NULL, 0) : 0)) {
+			out(co, "fail: unknown mode %s\n", arg[1]);
+			return -1;
+		}
+	} else if (!strcmp(arg[0], "wait-hostile")) {
+		return wait_hostile(co, arg + 1, n - 1);
 	} else if (!strcmp(arg[0], "reset-stats")) {
 		for (i = 0; i < ST_COUNT; i++)
 			__atomic_store_n(&emu.stats[i], 0, __ATOMIC_RELAXED);

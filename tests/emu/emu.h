@@ -35,6 +35,27 @@ enum emu_svc {
 	SVC_COUNT,
 };
 
+/* What the hostile device sends (hostile.c). */
+enum hostile_mode {
+	HM_NONE,
+	HM_RANDOM,
+	HM_MUTATE,
+	HM_MAGIC,
+	HM_LENGTH,
+	HM_TYPE,
+	HM_SYNC,
+	HM_CONNECT,
+	HM_DATA,
+	HM_PAUSE,
+	HM_ECHO,
+	HM_LENGTHS,
+	HM_MIX,
+	HM_COUNT,
+};
+
+/* The longest hostile IN transfer; the writer's buffers are this big. */
+#define HOSTILE_MAX	2048
+
 /* Where the device is in the sync handshake. */
 enum link_state {
 	LS_WAIT_SYNC,	/* waiting for the host's Sync (also after an error) */
@@ -104,7 +125,8 @@ struct emu_pkt {
  * link_downs: the function disabled; refused: Connects reset;
  * unknown_data: Data packets for no connection; v0_stalls: times the
  * reader waited for a slow service on a v0 link; rx_buf_max: most bytes
- * queued for one service.
+ * queued for one service; hostile_transfers: transfers of the hostile
+ * device (hostile.c).
  */
 enum emu_stat {
 	ST_rx_transfers,
@@ -173,6 +195,7 @@ enum emu_stat {
 	ST_rx_buf_max,
 	ST_svc_done,
 	ST_raw_pattern_errors,
+	ST_hostile_transfers,
 	ST_COUNT
 };
 
@@ -244,6 +267,14 @@ struct emu {
 	__u64 raw_rx_off;
 	__u64 raw_tx_off;
 
+	/* The hostile device (hostile.c). */
+	enum hostile_mode hostile;
+	__u64 hostile_left;
+	__u64 hostile_seq;
+	__u64 hostile_rng;
+	__u32 hostile_port;
+	bool hostile_yield;
+
 	__u64 stats[ST_COUNT];
 };
 
@@ -304,6 +335,11 @@ void link_restart(void);
 void queue_pkt(int type, const struct emu_quad *q, const void *payload,
 	       __u32 plen, bool own_transfer);
 const char *link_state_name(enum link_state ls);
+
+/* hostile.c */
+const char *hostile_mode_name(enum hostile_mode m);
+int hostile_start(const char *mode, __u64 count, __u32 port);
+bool hostile_transfer(__u8 *out, size_t *len);
 
 /* conn.c */
 void conns_init(void);

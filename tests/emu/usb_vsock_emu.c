@@ -42,7 +42,8 @@
  * usage: usb_vsock_emu [OPTION...]        run a device (print_usage())
  *        usb_vsock_emu ctl SOCKET CMD...  send a command to a running one
  *
- * Control interface and commands: see ctl.c; counters: emu.h. On SIGTERM,
+ * Control interface and commands: see ctl.c; the hostile device (ctl
+ * "hostile MODE COUNT"): hostile.c; counters: emu.h. On SIGTERM,
  * SIGINT or the quit command the gadget is unbound and removed.
  */
 #define _GNU_SOURCE
@@ -135,6 +136,7 @@ const char *const emu_stat_names[ST_COUNT] = {
 	[ST_rx_buf_max] = "rx_buf_max",
 	[ST_svc_done] = "svc_done",
 	[ST_raw_pattern_errors] = "raw_pattern_errors",
+	[ST_hostile_transfers] = "hostile_transfers",
 };
 
 static long long start_ms;

@@ -13,7 +13,7 @@ set -euo pipefail
 series=$1
 cache=${USB_VSOCK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/usb_vsock}
 want=(dummy_hcd libcomposite usb_f_fs configfs vsock vsock_diag
-      vsock_loopback vhost_vsock)
+      vsock_loopback vhost_vsock usb_f_ncm cdc_ncm)
 
 case "$series" in
 6.1) hdr=$(ls -d /usr/src/linux-headers-6.1.*-amd64 | sort -V | tail -n 1) ;;

@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * usb_vsock_emu: the hostile device. "hostile MODE COUNT [PORT]" (ctl.c)
+ * makes the writer send COUNT IN transfers built here instead of, or
+ * interleaved with (every other transfer while the handshake or replies
+ * wait), the well-behaved ones of build_transfer(). Modes:
+ *   random   1..1024 random bytes
+ *   mutate   a valid stream of packets with 1..4 bytes changed
+ *   magic    valid packets with a bad magic
+ *   length   a header whose payload_len runs past the transfer
+ *   type     a header with an unknown type
+ *   sync     a Sync storm: Syncs with random CIDs and versions
+ *   connect  Connects, half to host port PORT (a listener), half to
+ *            closed ports
+ *   data     Data for connections that do not exist
+ *   pause    Pause(1) for every connection and for random ones, never
+ *            lifted
+ *   echo     transfers full of Echo requests
+ *   lengths  transfers of every length 0..2048 in turn, of packed Echo
+ *            headers (the last one cut)
+ *   mix      each transfer of a random mode above
+ * Each transfer counts in hostile_transfers; "get hostile_left" shows what
+ * is left; the device answers the host's resyncs as usual meanwhile.
+ */
+#define _GNU_SOURCE
+#include <endian.h>
+#include <string.h>
+
+#include "emu.h"
+
+#define HDR		USB_VSOCK_HDR_LEN
+#define MTU		USB_VSOCK_MTU
+
+static const char *const mode_names[HM_COUNT] = {
+	[HM_NONE] = "none",
+	[HM_RANDOM] = "random",
+	[HM_MUTATE] = "mutate",
+	[HM_MAGIC] = "magic",
+	[HM_LENGTH] = "length",
+	[HM_TYPE] = "type",
+	[HM_SYNC] = "sync",
+	[HM_CONNECT] = "connect",
+	[HM_DATA] = "data",
+	[HM_PAUSE] = "pause",
+	[HM_ECHO] = "echo",
+	[HM_LENGTHS] = "lengths",
+	[HM_MIX] = "mix",
+};
+
+const char *hostile_mode_name(enum hostile_mode m)
+{
+	return m < HM_COUNT ? mode_names[m] : "?";
+}
+
+/* xorshift64*: fast, and reproducible for a given seed. */
+static __u64 rnd(void)
+{
+	__u64 x = emu.hostile_rng;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	emu.hostile_rng = x;
+	return x * 0x2545f4914f6cdd1dULL;
+}
+
+static void fill_random(__u8 *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		p[i] = rnd();
+}
+
+static void hdr(__u8 *out, int type, __u32 dc, __u32 hc, __u32 dp, __u32 hp,
+		__u32 plen)
+{
+	struct usb_vsock_hdr h;
+
+	memcpy(h.magic, USB_VSOCK_MAGIC, USB_VSOCK_MAGIC_LEN);
+	h.type = type;
+	h.device_cid = htole32(dc);
+	h.host_cid = htole32(hc);
+	h.device_port = htole32(dp);
+	h.host_port = htole32(hp);
+	h.payload_len = htole32(plen);
+	memcpy(out, &h, HDR);
+}
+
+/* A port no connection of ours uses. */
+static __u32 stray_port(void)
+{
+	return 0x40000000u + (rnd() % 0x10000000u);
+}
+
+/* Packets of a valid stream, up to len bytes; returns the bytes used. */
+static size_t valid_stream(__u8 *out, size_t len)
+{
+	static const char types[] = "EeDRFX";
+	size_t off = 0;
+
+	while (off + HDR <= len) {
+		int type = types[rnd() % (sizeof(types) - 1)];
+		__u32 plen = rnd() % 64;
+
+		if (type == USB_VSOCK_PAUSE_PKT)
+			plen = 1;
+		if (off + HDR + plen > len)
+			plen = len - off - HDR;
+		hdr(out + off, type, emu.cid, USB_VSOCK_CID_HOST, stray_port(),
+		    stray_port(), plen);
+		fill_random(out + off + HDR, plen);
+		if (type == USB_VSOCK_PAUSE_PKT && plen)
+			out[off + HDR] = 1;
+		off += HDR + plen;
+	}
+	return off;
+}
+
+static size_t pack_headers(__u8 *out, size_t len, int type, __u32 plen)
+{
+	size_t off = 0;
+
+	while (off + HDR + plen <= len) {
+		hdr(out + off, type, emu.cid, USB_VSOCK_CID_HOST, stray_port(),
+		    stray_port(), plen);
+		fill_random(out + off + HDR, plen);
+		off += HDR + plen;
+	}
+	return off;
+}
+
+static size_t build(enum hostile_mode m, __u8 *out)
+{
+	static const char bad_types[] = "\0\x01GHZsabcx\xff";
+	struct emu_conn *c;
+	size_t len, off = 0, i;
+	__u32 plen;
+
+	switch (m) {
+	case HM_RANDOM:
+		len = 1 + rnd() % MTU;
+		fill_random(out, len);
+		return len;
+	case HM_MUTATE:
+		len = valid_stream(out, HDR + rnd() % (MTU - HDR + 1));
+		for (i = 1 + rnd() % 4; i && len; i--)
+			out[rnd() % len] ^= 1 + rnd() % 255;
+		return len;
+	case HM_MAGIC:
+		len = valid_stream(out, HDR + rnd() % (MTU - HDR + 1));
+		out[rnd() % USB_VSOCK_MAGIC_LEN] ^= 1 + rnd() % 255;
+		return len;
+	case HM_LENGTH:
+		len = HDR + rnd() % (MTU - HDR + 1);
+		plen = len - HDR + 1 + rnd() % 4096;
+		if (!(rnd() % 8))
+			plen = 0xffffffffu - rnd() % 16;
+		hdr(out, rnd() % 2 ? USB_VSOCK_DATA : USB_VSOCK_ECHO, emu.cid,
+		    USB_VSOCK_CID_HOST, stray_port(), stray_port(), plen);
+		fill_random(out + HDR, len - HDR);
+		return len;
+	case HM_TYPE:
+		hdr(out, bad_types[rnd() % (sizeof(bad_types) - 1)], emu.cid,
+		    USB_VSOCK_CID_HOST, stray_port(), stray_port(), 0);
+		return HDR;
+	case HM_SYNC:
+		plen = USB_VSOCK_VERSION_LEN;
+		hdr(out, USB_VSOCK_SYNC, rnd() % 4 ? (__u32)rnd() : emu.cid,
+		    USB_VSOCK_CID_HOST, 0, 0, plen);
+		memcpy(out + HDR, rnd() % 2 ? USB_VSOCK_VERSION1 :
+		       USB_VSOCK_VERSION0, plen);
+		if (!(rnd() % 4))
+			out[HDR + rnd() % plen] = rnd();
+		return HDR + plen;
+	case HM_CONNECT:
+		while (off + HDR <= MTU) {
+			__u32 hp = emu.hostile_port && rnd() % 2 ?
+				emu.hostile_port : 40000 + rnd() % 1000;
+
+			hdr(out + off, USB_VSOCK_CONNECT, emu.cid,
+			    USB_VSOCK_CID_HOST, stray_port(), hp, 0);
+			off += HDR;
+		}
+		return off;
+	case HM_DATA:
+		return pack_headers(out, MTU, USB_VSOCK_DATA, rnd() % 200);
+	case HM_PAUSE:
+		for (c = emu.conns->next; c != emu.conns && off + HDR < MTU;
+		     c = c->next) {
+			hdr(out + off, USB_VSOCK_PAUSE_PKT, c->q.dev_cid,
+			    c->q.host_cid, c->q.dev_port, c->q.host_port, 1);
+			out[off + HDR] = USB_VSOCK_PAUSE;
+			off += HDR + 1;
+		}
+		while (off + HDR + 1 <= MTU) {
+			hdr(out + off, USB_VSOCK_PAUSE_PKT, emu.cid,
+			    USB_VSOCK_CID_HOST, stray_port(), stray_port(), 1);
+			out[off + HDR] = USB_VSOCK_PAUSE;
+			off += HDR + 1;
+		}
+		return off;
+	case HM_ECHO:
+		return pack_headers(out, MTU, USB_VSOCK_ECHO, rnd() % 32);
+	case HM_LENGTHS:
+		len = emu.hostile_seq % (HOSTILE_MAX + 1);
+		off = pack_headers(out, len, USB_VSOCK_ECHO, 0);
+		if (off < len) {	/* the tail: a cut header */
+			__u8 h[HDR];
+
+			hdr(h, USB_VSOCK_ECHO, 0, 0, 0, 0, 0);
+			memcpy(out + off, h, len - off);
+		}
+		return len;
+	default:
+		return 0;
+	}
+}
+
+int hostile_start(const char *mode, __u64 count, __u32 port)
+{
+	enum hostile_mode m;
+
+	for (m = HM_NONE; m < HM_COUNT; m++)
+		if (!strcmp(mode, mode_names[m]))
+			break;
+	if (m == HM_COUNT)
+		return -1;
+	pthread_mutex_lock(&emu.lock);
+	emu.hostile = count ? m : HM_NONE;
+	emu.hostile_left = m == HM_NONE ? 0 : count;
+	emu.hostile_port = port;
+	emu.hostile_seq = 0;
+	if (!emu.hostile_rng)
+		emu.hostile_rng = 0x9e3779b97f4a7c15ULL ^ now_ms();
+	pthread_cond_broadcast(&emu.cond);
+	pthread_mutex_unlock(&emu.lock);
+	emu_kick();
+	return 0;
+}
+
+/*
+ * The next hostile transfer into out (HOSTILE_MAX bytes), if one is due:
+ * returns true with its length (maybe 0) in *len. Holds emu.lock.
+ */
+bool hostile_transfer(__u8 *out, size_t *len)
+{
+	enum hostile_mode m = emu.hostile;
+
+	if (m == HM_NONE || !emu.hostile_left)
+		return false;
+	/* Let the handshake and the replies through every other transfer. */
+	emu.hostile_yield = !emu.hostile_yield;
+	if (emu.ctl_head && emu.hostile_yield)
+		return false;
+	if (m == HM_MIX)
+		m = HM_RANDOM + rnd() % (HM_LENGTHS - HM_RANDOM + 1);
+	memset(out, 0, HOSTILE_MAX);
+	*len = build(m, out);
+	emu.hostile_seq++;
+	stat_inc(ST_hostile_transfers);
+	if (!--emu.hostile_left) {
+		emu_log("hostile %s: %llu transfers sent\n",
+			hostile_mode_name(emu.hostile),
+			(unsigned long long)emu.hostile_seq);
+		emu.hostile = HM_NONE;
+		pthread_cond_broadcast(&emu.cond);
+	}
+	return true;
+}

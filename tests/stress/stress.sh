@@ -1,0 +1,99 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# stress.sh [short|long]: fault and load tests of usb_vsock in a VM running
+# the debug test kernel (KASAN, lockdep, kmemleak), driven by
+# stress-guest.sh: a hostile emulated device (usb_vsock_emu "hostile"
+# modes) on dummy_udc.0 while a well-behaved one on dummy_udc.1 keeps
+# serving echo, unplug cycles with connections open, many connections,
+# long checksummed transfers, slow readers, module lifetime, and bounded
+# memory. short (default) takes a few minutes under TCG; long runs
+# >= 1,000,000 hostile transfers, 100 unplug cycles, 1,000 connections, a
+# 1 GiB transfer and 16 slow readers. Ends with
+#   usb_vsock stress: N passed, N failed
+# where failed also counts, as 1 each, a build failure, a VM that hung or
+# died, a module that failed to load, and kernel splats.
+#
+# Environment: USB_VSOCK_LOGDIR, VM_TIMEOUT (see run-vm.sh).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+vm=$top/tests/vm
+mode=${1:-short}
+case "$mode" in
+short | long) ;;
+*) echo "usage: $0 [short|long]" >&2; exit 2 ;;
+esac
+target=debug
+logdir=${USB_VSOCK_LOGDIR:-/tmp/usb_vsock-logs}
+mkdir -p "$logdir"
+logdir=$(cd "$logdir" && pwd)
+buildlog=$logdir/stress-$mode-build.log
+console=$logdir/stress-$mode-console.log
+splats=$logdir/stress-$mode-splats.txt
+bin=$logdir/stress-$mode-bin
+rm -rf "$buildlog" "$console" "$splats" "$bin"
+mkdir -p "$bin"
+
+passed=0 failed=0
+problem() { echo "stress: $*" >&2; failed=$((failed + 1)); }
+finish() {
+	[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ] ||
+		echo "stress: logs in $logdir" >&2
+	echo "usb_vsock stress: $passed passed, $failed failed"
+	[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
+	exit
+}
+
+# shellcheck source=tests/vm/lib.sh
+. "$vm/lib.sh"
+use_host_programs
+prepare "$target" "$bin" "$buildlog" || { problem "cannot build"; finish; }
+if [ "$mode" = long ]; then
+	cat > "$bin/stress.conf" <<-EOC
+	HOSTILE=20000
+	MIX=1000000
+	UNPLUGS=100
+	CONNS=1000
+	BIG=1073741824
+	SLOW=16
+	SLOW_BYTES=4194304
+	TT=86400
+	EOC
+	timeout=${VM_TIMEOUT:-86400}
+else
+	cat > "$bin/stress.conf" <<-EOC
+	HOSTILE=100
+	MIX=2000
+	UNPLUGS=2
+	CONNS=32
+	BIG=4194304
+	SLOW=4
+	SLOW_BYTES=262144
+	TT=300
+	EOC
+	timeout=${VM_TIMEOUT:-1800}
+fi
+
+echo "stress: running the VM (console: $console)" >&2
+t0=$(date +%s)
+vm_ok=1
+VM_TIMEOUT=$timeout "$vm/run-vm.sh" "$kb" "$here/stress-guest.sh" \
+	"$console" "$bin/module/usb_vsock.ko" "$bin/usb_vsock_emu" \
+	"$bin/vsock_tool" "$bin/stress.conf" || vm_ok=0
+echo "stress: VM took $(($(date +%s) - t0)) s" >&2
+
+log=$(tr -d '\r' < "$console")
+while read -r name verdict; do
+	echo "stress: $name: $verdict" >&2
+	if [ "$verdict" = PASS ]; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
+	fi
+done < <(grep -o 'USB_VSOCK_TEST [a-z0-9_]* [A-Z]*' <<<"$log" | cut -d' ' -f2-)
+grep -E '^    [a-z0-9_]+: ' <<<"$log" >&2 || true
+
+guest_verdict "$console" "$vm_ok" "$splats"
+finish
