@@ -7,9 +7,6 @@
 #   USB_VSOCK_TEST <name> PASS|FAIL
 # and the host counts them. The sizes come from /root/stress.conf.
 
-EMU=/root/usb_vsock_emu
-TOOL=/root/vsock_tool
-DRV=/sys/bus/usb/drivers/usb_vsock
 HOSTILE=100
 MIX=2000
 UNPLUGS=2
@@ -17,60 +14,16 @@ CONNS=32
 BIG=4194304
 SLOW=4
 SLOW_BYTES=262144
+TT=3600
 # shellcheck source=/dev/null
 . /root/stress.conf
 rc=0
 
-say() { echo "usb_vsock-stress: $*" > /dev/kmsg; }
-ctl() { n=$1; shift; $EMU ctl "/tmp/$n.sock" "$@"; }
+GUEST_TAG=usb_vsock-stress
+SYNC_WAIT=60
+# shellcheck source=tests/vm/guest-lib.sh
+. /root/guest-lib.sh
 
-# t NAME CMD...: run a test (a command or a function) with a time limit.
-t() {
-	name=$1
-	shift
-	say "test $name"
-	("$@") > "/tmp/$name.out" 2>&1 &
-	pid=$!
-	(sleep "${TT:-3600}"; echo "timed out" >> "/tmp/$name.out"
-	 kill "$pid") 2> /dev/null &
-	dog=$!
-	wait "$pid"
-	st=$?
-	kill "$dog" 2> /dev/null
-	if [ $st -eq 0 ]; then
-		echo "USB_VSOCK_TEST $name PASS" > /dev/kmsg
-	else
-		echo "USB_VSOCK_TEST $name FAIL" > /dev/kmsg
-		sed "s/^/    $name: /" "/tmp/$name.out"
-	fi
-}
-
-start_emu() {
-	n=$1
-	udc=$2
-	shift 2
-	$EMU -n "$n" -u "$udc" "$@" > "/tmp/$n.log" 2>&1 &
-	i=0
-	while [ ! -S "/tmp/$n.sock" ] && [ $i -lt 300 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	ctl "$n" wait-sync 60 > /dev/null && return 0
-	echo "emulator $n did not come up:"
-	cat "/tmp/$n.log"
-	return 1
-}
-
-stop_emu() {
-	ctl "$1" quit > /dev/null 2>&1
-	i=0
-	while [ -S "/tmp/$1.sock" ] && [ $i -lt 50 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-}
-
-intf() { echo "$DRV/$1-1:1.0/usb_vsock"; }
 cid0() { cat "$(intf 1)/cid"; }
 cid1() { cat "$(intf 2)/cid"; }
 

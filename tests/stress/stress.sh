@@ -81,7 +81,7 @@ t0=$(date +%s)
 vm_ok=1
 VM_TIMEOUT=$timeout "$vm/run-vm.sh" "$kb" "$here/stress-guest.sh" \
 	"$console" "$bin/module/usb_vsock.ko" "$bin/usb_vsock_emu" \
-	"$bin/vsock_tool" "$bin/stress.conf" || vm_ok=0
+	"$bin/vsock_tool" "$bin/stress.conf" "$vm/guest-lib.sh" || vm_ok=0
 echo "stress: VM took $(($(date +%s) - t0)) s" >&2
 
 log=$(tr -d '\r' < "$console")

@@ -8,66 +8,15 @@
 # and the host counts them. BIG (bytes for the long transfers) comes from
 # /root/itest.conf.
 
-EMU=/root/usb_vsock_emu
-TOOL=/root/vsock_tool
-DRV=/sys/bus/usb/drivers/usb_vsock
 BIG=67108864
 # shellcheck source=/dev/null
 . /root/itest.conf
+GUEST_TAG=usb_vsock-itest
+TT=600
+SYNC_WAIT=30
+# shellcheck source=tests/vm/guest-lib.sh
+. /root/guest-lib.sh
 rc=0
-
-say() { echo "usb_vsock-itest: $*" > /dev/kmsg; }
-ctl() { n=$1; shift; $EMU ctl "/tmp/$n.sock" "$@"; }
-
-# t NAME CMD...: run a test (a command or a function) with a time limit.
-t() {
-	name=$1
-	shift
-	say "test $name"
-	("$@") > "/tmp/$name.out" 2>&1 &
-	pid=$!
-	(sleep "${TT:-600}"; echo "timed out" >> "/tmp/$name.out"
-	 kill "$pid") 2> /dev/null &
-	dog=$!
-	wait "$pid"
-	st=$?
-	kill "$dog" 2> /dev/null
-	if [ $st -eq 0 ]; then
-		echo "USB_VSOCK_TEST $name PASS" > /dev/kmsg
-	else
-		echo "USB_VSOCK_TEST $name FAIL" > /dev/kmsg
-		sed "s/^/    $name: /" "/tmp/$name.out"
-	fi
-}
-
-# start_emu NAME UDC [OPTION...]: run an emulator, wait for its handshake.
-start_emu() {
-	n=$1
-	udc=$2
-	shift 2
-	$EMU -n "$n" -u "$udc" "$@" > "/tmp/$n.log" 2>&1 &
-	i=0
-	while [ ! -S "/tmp/$n.sock" ] && [ $i -lt 300 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	ctl "$n" wait-sync 30 > /dev/null && return 0
-	echo "emulator $n did not come up:"
-	cat "/tmp/$n.log"
-	return 1
-}
-
-stop_emu() {
-	ctl "$1" quit > /dev/null 2>&1
-	i=0
-	while [ -S "/tmp/$1.sock" ] && [ $i -lt 50 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-}
-
-# The interface of the device on dummy_hcd instance BUS.
-intf() { echo "$DRV/$1-1:1.0/usb_vsock"; }
 
 cid_matches() {
 	[ "$(cat "$(intf "$1")/state")" = up ] &&

@@ -50,7 +50,7 @@ vm_ok=1
 VM_TIMEOUT=${VM_TIMEOUT:-1800} "$here/run-vm.sh" "$kb" \
 	"$here/integration-guest.sh" "$console" "$bin/module/usb_vsock.ko" \
 	"$bin/usb_vsock_emu" "$bin/vsock_tool" "$bin/itest.conf" \
-	"$top/scripts/usb-vsock-list" || vm_ok=0
+	"$top/scripts/usb-vsock-list" "$here/guest-lib.sh" || vm_ok=0
 echo "integration: VM took $(($(date +%s) - t0)) s" >&2
 
 log=$(tr -d '\r' < "$console")

@@ -1,0 +1,67 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=sh
+#
+# Helpers of the guest test scripts (integration-guest.sh, stress-guest.sh),
+# copied into the VM as /root/guest-lib.sh and sourced. Set before sourcing:
+# GUEST_TAG (prefix of progress lines), TT (seconds a test may take),
+# SYNC_WAIT (seconds an emulator may take to synchronize).
+
+# shellcheck disable=SC2034 # used by the scripts that source this
+EMU=/root/usb_vsock_emu
+# shellcheck disable=SC2034
+TOOL=/root/vsock_tool
+DRV=/sys/bus/usb/drivers/usb_vsock
+
+say() { echo "$GUEST_TAG: $*" > /dev/kmsg; }
+ctl() { n=$1; shift; $EMU ctl "/tmp/$n.sock" "$@"; }
+
+# t NAME CMD...: run a test (a command or a function) with a time limit;
+# print "USB_VSOCK_TEST NAME PASS|FAIL" for the host to count.
+t() {
+	name=$1
+	shift
+	say "test $name"
+	("$@") > "/tmp/$name.out" 2>&1 &
+	pid=$!
+	(sleep "$TT"; echo "timed out" >> "/tmp/$name.out"
+	 kill "$pid") 2> /dev/null &
+	dog=$!
+	wait "$pid"
+	st=$?
+	kill "$dog" 2> /dev/null
+	if [ $st -eq 0 ]; then
+		echo "USB_VSOCK_TEST $name PASS" > /dev/kmsg
+	else
+		echo "USB_VSOCK_TEST $name FAIL" > /dev/kmsg
+		sed "s/^/    $name: /" "/tmp/$name.out"
+	fi
+}
+
+# start_emu NAME UDC [OPTION...]: run an emulator, wait for its handshake.
+start_emu() {
+	n=$1
+	udc=$2
+	shift 2
+	$EMU -n "$n" -u "$udc" "$@" > "/tmp/$n.log" 2>&1 &
+	i=0
+	while [ ! -S "/tmp/$n.sock" ] && [ $i -lt 300 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	ctl "$n" wait-sync "$SYNC_WAIT" > /dev/null && return 0
+	echo "emulator $n did not come up:"
+	cat "/tmp/$n.log"
+	return 1
+}
+
+stop_emu() {
+	ctl "$1" quit > /dev/null 2>&1
+	i=0
+	while [ -S "/tmp/$1.sock" ] && [ $i -lt 50 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+}
+
+# The interface of the device on dummy_hcd instance BUS.
+intf() { echo "$DRV/$1-1:1.0/usb_vsock"; }
