@@ -270,11 +270,4 @@ say "dev1 echo rounds: $(cat /tmp/bg.rounds); dev0 hostile_transfers: $(ctl dev0
 t memory_bounded memory_bounded
 t module_lifetime module_lifetime
 
-if [ -e /sys/kernel/debug/kmemleak ]; then
-	say "kmemleak: waiting 6 s"
-	sleep 6
-	echo scan > /sys/kernel/debug/kmemleak
-	echo scan > /sys/kernel/debug/kmemleak
-	cat /sys/kernel/debug/kmemleak
-fi
-echo "USB_VSOCK_GUEST_DONE rc=$rc" > /dev/kmsg
+guest_done

@@ -84,16 +84,6 @@ VM_TIMEOUT=$timeout "$vm/run-vm.sh" "$kb" "$here/stress-guest.sh" \
 	"$bin/vsock_tool" "$bin/stress.conf" "$vm/guest-lib.sh" || vm_ok=0
 echo "stress: VM took $(($(date +%s) - t0)) s" >&2
 
-log=$(tr -d '\r' < "$console")
-while read -r name verdict; do
-	echo "stress: $name: $verdict" >&2
-	if [ "$verdict" = PASS ]; then
-		passed=$((passed + 1))
-	else
-		failed=$((failed + 1))
-	fi
-done < <(grep -o 'USB_VSOCK_TEST [a-z0-9_]* [A-Z]*' <<<"$log" | cut -d' ' -f2-)
-grep -E '^    [a-z0-9_]+: ' <<<"$log" >&2 || true
-
+count_tests stress "$console"
 guest_verdict "$console" "$vm_ok" "$splats"
 finish

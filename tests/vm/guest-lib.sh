@@ -65,3 +65,18 @@ stop_emu() {
 
 # The interface of the device on dummy_hcd instance BUS.
 intf() { echo "$DRV/$1-1:1.0/usb_vsock"; }
+
+# guest_done: let kmemleak report what is left (it only reports objects
+# older than 5 s, and a second scan catches what the first one moved),
+# then tell the host that the guest finished, with its status $rc.
+guest_done() {
+	if [ -e /sys/kernel/debug/kmemleak ]; then
+		say "kmemleak: waiting 6 s"
+		sleep 6
+		echo scan > /sys/kernel/debug/kmemleak
+		echo scan > /sys/kernel/debug/kmemleak
+		cat /sys/kernel/debug/kmemleak
+	fi
+	# shellcheck disable=SC2154 # rc is the sourcing script's
+	echo "USB_VSOCK_GUEST_DONE rc=$rc" > /dev/kmsg
+}

@@ -228,11 +228,4 @@ if [ -f /root/kmod/vhost_vsock.ko ]; then
 	t h2g_conflict h2g_conflict
 fi
 
-if [ -e /sys/kernel/debug/kmemleak ]; then
-	say "kmemleak: waiting 6 s"
-	sleep 6
-	echo scan > /sys/kernel/debug/kmemleak
-	echo scan > /sys/kernel/debug/kmemleak
-	cat /sys/kernel/debug/kmemleak
-fi
-echo "USB_VSOCK_GUEST_DONE rc=$rc" > /dev/kmsg
+guest_done

@@ -82,3 +82,21 @@ guest_verdict() {
 		problem "kernel splats in the console log"
 	fi
 }
+
+# count_tests TAG CONSOLE: add the guest's "USB_VSOCK_TEST name PASS|FAIL"
+# lines to the caller's passed and failed, listing each on stderr with the
+# output of the failed ones.
+count_tests() {
+	local tag=$1 log name verdict
+	log=$(tr -d '\r' < "$2")
+	while read -r name verdict; do
+		echo "$tag: $name: $verdict" >&2
+		if [ "$verdict" = PASS ]; then
+			passed=$((passed + 1))
+		else
+			failed=$((failed + 1))
+		fi
+	done < <(grep -o 'USB_VSOCK_TEST [a-z0-9_]* [A-Z]*' <<<"$log" |
+		 cut -d' ' -f2-)
+	grep -E '^    [a-z0-9_]+: ' <<<"$log" >&2 || true
+}
