@@ -107,6 +107,8 @@ static void usb_vsock_conn_detach(struct usb_vsock_conn *conn)
 	if (!link)
 		return;
 	usb_vsock_conn_unstall(conn);
+	/* What is left is read, or purged, without the link. */
+	atomic64_sub(conn->rx_bytes, &link->stats.rx_queued);
 	spin_lock(&link->conns_lock);
 	list_del_init(&conn->node);
 	conn->link = NULL;
@@ -124,10 +126,31 @@ static int usb_vsock_conn_send(struct usb_vsock_conn *conn,
 				   false);
 }
 
+/*
+ * @delta bytes entered (> 0) or left @conn->rxq. The link keeps the sum
+ * over its connections and its high-water mark, so that a test can check
+ * the memory a flood of received data takes against the buffer limits.
+ */
+static void usb_vsock_rx_account(struct usb_vsock_conn *conn, ssize_t delta)
+{
+	struct usb_vsock_stats *stats;
+	s64 queued, max;
+
+	WRITE_ONCE(conn->rx_bytes, conn->rx_bytes + delta);
+	if (!conn->link)
+		return;
+	stats = &conn->link->stats;
+	queued = atomic64_add_return(delta, &stats->rx_queued);
+	max = atomic64_read(&stats->rx_queued_max);
+	while (queued > max &&
+	       !atomic64_try_cmpxchg(&stats->rx_queued_max, &max, queued))
+		;
+}
+
 static void usb_vsock_purge(struct usb_vsock_conn *conn)
 {
 	__skb_queue_purge(&conn->rxq);
-	WRITE_ONCE(conn->rx_bytes, 0);
+	usb_vsock_rx_account(conn, -(ssize_t)conn->rx_bytes);
 	conn->rx_off = 0;
 }
 
@@ -396,7 +419,7 @@ static ssize_t usb_vsock_stream_dequeue(struct vsock_sock *vsk,
 			conn->rx_off = 0;
 		}
 	}
-	WRITE_ONCE(conn->rx_bytes, conn->rx_bytes - copied);
+	usb_vsock_rx_account(conn, -(ssize_t)copied);
 	usb_vsock_rx_drained(vsk);
 	return copied ? copied : err;
 }
@@ -701,7 +724,7 @@ static void usb_vsock_recv_data(struct sock *sk,
 		__skb_queue_tail(&conn->rxq, skb);
 	}
 	skb_put_data(skb, pkt->payload, pkt->len);
-	WRITE_ONCE(conn->rx_bytes, conn->rx_bytes + pkt->len);
+	usb_vsock_rx_account(conn, pkt->len);
 	atomic64_add(pkt->len, &link->stats.rx_bytes);
 
 	if (conn->rx_bytes > vsk->buffer_size) {

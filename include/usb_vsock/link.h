@@ -40,6 +40,8 @@ enum usb_vsock_state {
  * @tx_errors: failed OUT transfers
  * @tx_dropped: replies dropped because too many were waiting
  * @resyncs: times the link synchronized after its first handshake
+ * @rx_queued: Data payload bytes received and waiting in sockets
+ * @rx_queued_max: the most @rx_queued has been
  */
 struct usb_vsock_stats {
 	atomic64_t rx_packets;
@@ -50,6 +52,8 @@ struct usb_vsock_stats {
 	atomic64_t tx_errors;
 	atomic64_t tx_dropped;
 	atomic64_t resyncs;
+	atomic64_t rx_queued;
+	atomic64_t rx_queued_max;
 };
 
 /* Bits of usb_vsock_link.flags. */

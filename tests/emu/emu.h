@@ -126,7 +126,7 @@ struct emu_pkt {
  * unknown_data: Data packets for no connection; v0_stalls: times the
  * reader waited for a slow service on a v0 link; rx_buf_max: most bytes
  * queued for one service; hostile_transfers: transfers of the hostile
- * device (hostile.c).
+ * device (hostile.c); hostile_connects: Connects among them.
  */
 enum emu_stat {
 	ST_rx_transfers,
@@ -196,6 +196,7 @@ enum emu_stat {
 	ST_svc_done,
 	ST_raw_pattern_errors,
 	ST_hostile_transfers,
+	ST_hostile_connects,
 	ST_COUNT
 };
 
@@ -210,6 +211,7 @@ struct emu_opts {
 	int version;
 	bool no_zlp;
 	bool raw;
+	bool mute;		/* never answer a Sync: a device stuck mid-handshake */
 	__u32 port[SVC_COUNT];
 	unsigned int slow_rate;
 	size_t rx_buf;

@@ -181,6 +181,7 @@ static size_t build(enum hostile_mode m, __u8 *out)
 			hdr(out + off, USB_VSOCK_CONNECT, emu.cid,
 			    USB_VSOCK_CID_HOST, stray_port(), hp, 0);
 			off += HDR;
+			stat_inc(ST_hostile_connects);
 		}
 		return off;
 	case HM_DATA:

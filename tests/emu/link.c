@@ -398,7 +398,7 @@ static bool handle_pkt(int type, const struct emu_quad *q, const __u8 *p,
 	}
 	switch (emu.ls) {
 	case LS_WAIT_SYNC:
-		if (type != USB_VSOCK_SYNC) {
+		if (type != USB_VSOCK_SYNC || emu.o.mute) {
 			stat_inc(ST_ignored_pkts);
 			return false;
 		}

@@ -137,6 +137,7 @@ const char *const emu_stat_names[ST_COUNT] = {
 	[ST_svc_done] = "svc_done",
 	[ST_raw_pattern_errors] = "raw_pattern_errors",
 	[ST_hostile_transfers] = "hostile_transfers",
+	[ST_hostile_connects] = "hostile_connects",
 };
 
 static long long start_ms;
@@ -240,6 +241,7 @@ static void print_usage(FILE *f)
 		"      --in-reqs N       IN writes kept queued [8]\n"
 		"      --raw             no protocol: sink OUT, source IN (benchmark)\n"
 		"      --raw-size N      transfer size in --raw mode [16384]\n"
+		"      --mute            never answer the host's Sync (count it only)\n"
 		"  -v, --verbose         log every connection and error\n"
 		"Services: echo, sink (8-byte LE count, then data; replies the FNV-1a 64\n"
 		"checksum, then Finish), source (8-byte LE count; sends that many pattern\n"
@@ -279,6 +281,7 @@ enum {
 	OPT_IN_REQS,
 	OPT_RAW,
 	OPT_RAW_SIZE,
+	OPT_MUTE,
 };
 
 static const struct option long_opts[] = {
@@ -304,6 +307,7 @@ static const struct option long_opts[] = {
 	{ "in-reqs", required_argument, NULL, OPT_IN_REQS },
 	{ "raw", no_argument, NULL, OPT_RAW },
 	{ "raw-size", required_argument, NULL, OPT_RAW_SIZE },
+	{ "mute", no_argument, NULL, OPT_MUTE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -396,6 +400,9 @@ static void parse_opts(int argc, char **argv)
 			break;
 		case OPT_RAW_SIZE:
 			o->raw_size = num(optarg, "size");
+			break;
+		case OPT_MUTE:
+			o->mute = true;
 			break;
 		case 'v':
 			o->verbose++;

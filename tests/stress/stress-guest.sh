@@ -10,8 +10,10 @@
 HOSTILE=100
 MIX=2000
 UNPLUGS=2
+KILLS=2
 CONNS=32
 BIG=4194304
+RBIG=4194304
 SLOW=4
 SLOW_BYTES=262144
 TT=3600
@@ -28,6 +30,19 @@ cid0() { cat "$(intf 1)/cid"; }
 cid1() { cat "$(intf 2)/cid"; }
 
 meminfo() { awk -v k="$1:" '$1 == k { print $2 }' /proc/meminfo; }
+
+# The most Slab (kB) seen, sampled every 2 s in the background.
+mem_sampler() {
+	echo 0 > /tmp/slab.max
+	(
+		while [ ! -e /tmp/bg.stop ]; do
+			v=$(meminfo Slab)
+			[ "$v" -gt "$(cat /tmp/slab.max)" ] && echo "$v" > /tmp/slab.max
+			sleep 2
+		done
+	) &
+	mem_pid=$!
+}
 
 # dev1 serves echo in the background all along; failures go to a file.
 bg_echo() {
@@ -69,6 +84,45 @@ dev0_recovers() {
 	$TOOL echo "$(cid0)" 5001 1 1000 4096
 }
 
+# stat0 NAME: a counter of dev0's interface.
+stat0() { cat "$(intf 1)/$1"; }
+
+# connect_flood COUNT: COUNT transfers packed with Connects, half to the
+# host listener on port 7000 (its backlog fills), half to closed ports.
+# They are valid packets: the link must not resync, and every Connect
+# gets an Accept or a Reset unless the reply was dropped (tx_dropped)
+# because too many were waiting.
+connect_flood() {
+	c0=$(ctl dev0 get hostile_connects)
+	a0=$(ctl dev0 get rx_accept)
+	r0=$(ctl dev0 get rx_reset)
+	d0=$(stat0 tx_dropped)
+	s0=$(stat0 resyncs)
+	ctl dev0 hostile connect "$1" 7000 || return 1
+	ctl dev0 wait-hostile 3000 || return 1
+	n=$(($(ctl dev0 get hostile_connects) - c0))
+	sent "$1"
+	i=0
+	while :; do
+		a=$(($(ctl dev0 get rx_accept) - a0))
+		r=$(($(ctl dev0 get rx_reset) - r0))
+		d=$(($(stat0 tx_dropped) - d0))
+		[ $((a + r + d)) -ge "$n" ] || [ $i -ge 300 ] && break
+		sleep 0.1
+		i=$((i + 1))
+	done
+	echo "$n Connects: $a Accepts, $r Resets, $d replies dropped; resyncs $s0 -> $(stat0 resyncs)"
+	say "connect flood: $n Connects: $a Accepts, $r Resets, $d replies dropped"
+	[ "$(stat0 resyncs)" = "$s0" ] && [ $((a + r + d)) -eq "$n" ] &&
+		[ "$a" -ge 1 ] && [ "$r" -ge 1 ] || return 1
+	dev0_recovers && dev1_ok
+}
+
+# sent N: add N to the hostile transfers of the run (dev0's emulator
+# restarts, and its own count with it).
+echo 0 > /tmp/hostile.total
+sent() { echo $(($(cat /tmp/hostile.total) + $1)) > /tmp/hostile.total; }
+
 # hostile MODE COUNT: dev0 sends COUNT hostile transfers; the driver stays
 # up, dev0 comes back, dev1 keeps serving.
 hostile() {
@@ -77,6 +131,7 @@ hostile() {
 	ctl dev0 wait-hostile 3000 || return 1
 	after=$(ctl dev0 get hostile_transfers)
 	echo "$1: $((after - before)) hostile transfers"
+	sent $((after - before))
 	[ $((after - before)) -eq "$2" ] || return 1
 	# Let the writer flush what it queued.
 	sleep 1
@@ -91,6 +146,7 @@ pause_forever() {
 	sleep 2
 	grep -q connected /tmp/pstream.log || return 1
 	ctl dev0 hostile pause 50 && ctl dev0 wait-hostile 600 || return 1
+	sent 50
 	sleep 3
 	kill -0 $pid || { echo "stream ended while paused"; cat /tmp/pstream.log; return 1; }
 	ctl dev0 resync || return 1
@@ -111,82 +167,110 @@ wait_line() {
 	done
 }
 
-# alive PID...: the PIDs still running.
-alive() {
-	for p in "$@"; do
-		kill -0 "$p" 2> /dev/null && echo "$p"
-	done
-}
-
 # Unplug dev0 with 16 connections in flight, COUNT times: every socket
-# must wake with ECONNRESET (vsock_tool stream exits 0 then) within 30 s.
-# The connections are made one by one (a burst of 16 connect()s under TCG
-# can outlast the 2 s connect timeout).
+# must wake with ECONNRESET (vsock_tool streams exits 0 then) within 30 s.
 unplug_cycles() {
 	c=0
 	while [ $c -lt "$1" ]; do
-		cid=$(cid0)
-		pids=
-		k=0
-		while [ $k -lt 16 ]; do
-			$TOOL stream "$cid" 5001 > "/tmp/us$k.log" 2>&1 &
-			pids="$pids $!"
-			if ! wait_line "/tmp/us$k.log" $! connected 30; then
-				echo "cycle $c: stream $k did not connect:"
-				cat "/tmp/us$k.log"
-				# shellcheck disable=SC2086
-				kill $pids 2> /dev/null
-				return 1
-			fi
-			k=$((k + 1))
-		done
-		echo "cycle $c: 16 connected, unplugging"
-		ctl dev0 unplug || return 1
-		end=$(($(date +%s) + 30))
-		# shellcheck disable=SC2086
-		while [ -n "$(alive $pids)" ] && [ "$(date +%s)" -lt $end ]; do
-			sleep 0.2
-		done
-		# shellcheck disable=SC2086
-		left=$(alive $pids)
-		if [ -n "$left" ]; then
-			echo "cycle $c: sockets still blocked 30 s after the unplug: $left"
-			# shellcheck disable=SC2086
-			kill $pids 2> /dev/null
+		: > /tmp/us.log
+		$TOOL streams 16 "$(cid0)" 5001 >> /tmp/us.log 2>&1 &
+		pid=$!
+		if ! wait_line /tmp/us.log $pid "connected 16" 60; then
+			echo "cycle $c: the streams did not connect:"
+			cat /tmp/us.log
+			kill $pid 2> /dev/null
 			return 1
 		fi
-		bad=0
-		for p in $pids; do
-			wait "$p" || bad=$((bad + 1))
+		ctl dev0 unplug || return 1
+		end=$(($(date +%s) + 30))
+		while kill -0 $pid 2> /dev/null && [ "$(date +%s)" -lt $end ]; do
+			sleep 0.2
 		done
-		[ $bad -eq 0 ] || { echo "cycle $c: $bad sockets did not end with ECONNRESET"; cat /tmp/us*.log; return 1; }
+		if kill -0 $pid 2> /dev/null; then
+			echo "cycle $c: sockets still blocked 30 s after the unplug"
+			kill $pid
+			return 1
+		fi
+		wait $pid || { echo "cycle $c:"; cat /tmp/us.log; return 1; }
 		ctl dev0 replug && ctl dev0 wait-sync 60 > /dev/null || return 1
 		i=0
-		until [ -d "$DRV/1-1:1.0" ] && [ "$(cat "$(intf 1)/state")" = up ] ||
+		until [ -d "$DRV/1-1:1.0" ] && [ "$(stat0 state)" = up ] ||
 		      [ $i -ge 300 ]; do
 			sleep 0.1
 			i=$((i + 1))
 		done
 		c=$((c + 1))
 	done
-	echo "$c unplug cycles"
+	echo "$c unplug cycles, 16 sockets woken with ECONNRESET in each"
 	dev0_recovers && dev1_ok
 }
 
-many_conns() {
-	done_=0
-	while [ $done_ -lt "$1" ]; do
-		$TOOL parallel 16 "$(cid0)" 5001 4096 || return 1
-		done_=$((done_ + 16))
+# Kill dev0's emulator (SIGKILL, as a crash or an unload would) while the
+# host waits for the answer to its Sync, COUNT times: a --mute emulator
+# never answers. The first time, wait for the host's second Sync, so that
+# its retry to a silent device is seen too. The interface must go away,
+# and a normal emulator must then synchronize and serve.
+emu_kills() {
+	stop_emu dev0
+	c=0
+	while [ $c -lt "$1" ]; do
+		want=1
+		[ $c -eq 0 ] && want=2
+		rm -f /tmp/dev0.sock
+		$EMU -n dev0 -u dummy_udc.0 --mute > /tmp/dev0.log 2>&1 &
+		pid=$!
+		i=0
+		until [ "$(ctl dev0 get rx_sync 2> /dev/null || echo 0)" -ge $want ]; do
+			i=$((i + 1))
+			[ $i -lt 300 ] || { echo "cycle $c: no Sync from the host"; cat /tmp/dev0.log; return 1; }
+			sleep 0.1
+		done
+		st=$(stat0 state)
+		[ "$st" = syncing ] || { echo "cycle $c: state $st, not syncing"; return 1; }
+		kill -9 $pid
+		wait $pid 2> /dev/null
+		i=0
+		while [ -d "$DRV/1-1:1.0" ]; do
+			i=$((i + 1))
+			[ $i -lt 300 ] || { echo "cycle $c: the interface stayed bound"; return 1; }
+			sleep 0.1
+		done
+		c=$((c + 1))
 	done
-	echo "$done_ connections"
+	echo "$c emulators killed mid-handshake, the host's Sync retry seen"
+	rm -f /tmp/dev0.sock
+	start_emu dev0 dummy_udc.0 && dev0_recovers && dev1_ok
 }
 
+# The BIG bytes sent to dev1's sink since the start must arrive, checked.
+big_done() {
+	while [ ! -e /tmp/big.rc ]; do
+		sleep 1
+	done
+	cat /tmp/big.log
+	echo "$BIG bytes to dev1, exit status $(cat /tmp/big.rc)"
+	[ "$(cat /tmp/big.rc)" = 0 ]
+}
+
+# COUNT connections to dev0's echo service open at once, each echoing 4 KiB
+# of checked data.
+many_conns() {
+	$TOOL many "$1" "$(cid0)" 5001 4096
+}
+
+# COUNT readers that sleep 500 ms per 4 KiB take BYTES each from dev0's
+# source service, which sends as fast as the link goes: nothing may be
+# lost, and the received bytes the sockets hold (rx_queued_max, on an
+# interface bound afresh by emu_kills) must stay within twice their
+# buffer size (256 KiB by default) each, plus what the IN URBs had in
+# flight; nothing may stay queued at the end. That the sum went past half
+# a buffer per reader shows that the device did flood them.
 slow_readers() {
+	q0=$(stat0 rx_queued_max)
 	pids=
 	k=0
 	while [ $k -lt "$1" ]; do
-		$TOOL source "$(cid0)" 5003 "$2" 20 > "/tmp/slow$k.log" 2>&1 &
+		$TOOL source "$(cid0)" 5003 "$2" 500 > "/tmp/slow$k.log" 2>&1 &
 		pids="$pids $!"
 		k=$((k + 1))
 	done
@@ -195,6 +279,12 @@ slow_readers() {
 		wait "$p" || bad=$((bad + 1))
 	done
 	[ $bad -eq 0 ] || { cat /tmp/slow*.log; return 1; }
+	max=$(stat0 rx_queued_max)
+	limit=$(($1 * 2 * 262144 + 65536))
+	echo "rx_queued_max $q0 -> $max bytes (limit $limit), rx_queued $(stat0 rx_queued)"
+	say "slow readers: rx_queued_max $max bytes, limit $limit"
+	[ "$max" -le $limit ] && [ "$max" -gt $(($1 * 131072)) ] &&
+		[ "$(stat0 rx_queued)" -eq 0 ] || return 1
 	dev1_ok
 }
 
@@ -224,13 +314,18 @@ module_lifetime() {
 }
 
 # Slab and available memory must not have grown out of bounds.
+# Slab and available memory must not have grown out of bounds, at the end
+# or at any sample during the run. KASAN's quarantine alone may hold
+# 1/32 of the memory (64 MiB) in freed slab objects.
 memory_bounded() {
 	echo 3 > /proc/sys/vm/drop_caches
 	slab=$(meminfo Slab)
 	avail=$(meminfo MemAvailable)
-	echo "Slab: $slab0 -> $slab kB, MemAvailable: $avail0 -> $avail kB"
-	say "Slab: $slab0 -> $slab kB, MemAvailable: $avail0 -> $avail kB"
-	[ $((slab - slab0)) -lt 65536 ] &&
+	peak=$(cat /tmp/slab.max)
+	echo "Slab: $slab0 -> $slab kB (peak $peak), MemAvailable: $avail0 -> $avail kB"
+	say "Slab: $slab0 -> $slab kB (peak $peak), MemAvailable: $avail0 -> $avail kB"
+	[ $((slab - slab0)) -lt 98304 ] &&
+	[ $((peak - slab0)) -lt 196608 ] &&
 	[ $((avail0 - avail)) -lt 131072 ]
 }
 
@@ -246,12 +341,21 @@ echo 3 > /proc/sys/vm/drop_caches
 slab0=$(meminfo Slab)
 avail0=$(meminfo MemAvailable)
 bg_echo
+mem_sampler
+# The big checksummed transfer goes to dev1 while dev0 is hostile and
+# unplugged, so that it also shows dev1 served all along.
+rm -f /tmp/big.rc
+($TOOL sink "$(cid1)" 5002 "$BIG" > /tmp/big.log 2>&1; echo $? > /tmp/big.rc) &
 
 # A host listener for the Connect floods; it takes one connection.
 $TOOL accept 7000 1 echo > /tmp/listener.log 2>&1 &
 listener=$!
 
-for m in random mutate magic length type sync connect data echo lengths; do
+for m in random mutate magic length type sync; do
+	t "hostile_$m" hostile $m "$HOSTILE"
+done
+t hostile_connect connect_flood "$HOSTILE"
+for m in data echo lengths; do
 	t "hostile_$m" hostile $m "$HOSTILE"
 done
 t hostile_lengths_all hostile lengths 2049
@@ -259,14 +363,16 @@ t hostile_mix hostile mix "$MIX"
 t pause_forever pause_forever
 kill $listener 2> /dev/null
 t unplug_cycles unplug_cycles "$UNPLUGS"
-t many_conns many_conns "$CONNS"
-t send_big $TOOL sink "$(cid0)" 5002 "$BIG"
-t receive_big $TOOL source "$(cid0)" 5003 "$BIG"
+t emu_kills emu_kills "$KILLS"
 t slow_readers slow_readers "$SLOW" "$SLOW_BYTES"
+t many_conns many_conns "$CONNS"
+t receive_big $TOOL source "$(cid0)" 5003 "$RBIG"
+t send_big_dev1 big_done
 touch /tmp/bg.stop
-wait $bg_pid
+wait $bg_pid $mem_pid
 t dev1_all_along sh -c '! [ -s /tmp/bg.fail ] && cat /tmp/bg.rounds || { cat /tmp/bg.fail; false; }'
-say "dev1 echo rounds: $(cat /tmp/bg.rounds); dev0 hostile_transfers: $(ctl dev0 get hostile_transfers)"
+say "dev1 echo rounds: $(cat /tmp/bg.rounds); hostile transfers: $(cat /tmp/hostile.total)"
+t hostile_total test "$(cat /tmp/hostile.total)" -eq $((10 * HOSTILE + 2049 + MIX + 50))
 t memory_bounded memory_bounded
 t module_lifetime module_lifetime
 

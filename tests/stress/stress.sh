@@ -8,8 +8,10 @@
 # serving echo, unplug cycles with connections open, many connections,
 # long checksummed transfers, slow readers, module lifetime, and bounded
 # memory. short (default) takes a few minutes under TCG; long runs
-# >= 1,000,000 hostile transfers, 100 unplug cycles, 1,000 connections, a
-# 1 GiB transfer and 16 slow readers. Ends with
+# 1,002,049 hostile transfers (20,000 of each mode, 2049 of every length,
+# 800,000 of random modes), 100 unplug cycles, 20 emulators killed
+# mid-handshake, 1,000 connections open at once, a 1 GiB transfer to the
+# second device meanwhile and 16 slow readers. Ends with
 #   usb_vsock stress: N passed, N failed
 # where failed also counts, as 1 each, a build failure, a VM that hung or
 # died, a module that failed to load, and kernel splats.
@@ -53,12 +55,14 @@ prepare "$target" "$bin" "$buildlog" || { problem "cannot build"; finish; }
 if [ "$mode" = long ]; then
 	cat > "$bin/stress.conf" <<-EOC
 	HOSTILE=20000
-	MIX=1000000
+	MIX=800000
 	UNPLUGS=100
+	KILLS=20
 	CONNS=1000
 	BIG=1073741824
+	RBIG=67108864
 	SLOW=16
-	SLOW_BYTES=4194304
+	SLOW_BYTES=1048576
 	TT=86400
 	EOC
 	timeout=${VM_TIMEOUT:-86400}
@@ -67,10 +71,12 @@ else
 	HOSTILE=100
 	MIX=2000
 	UNPLUGS=2
+	KILLS=2
 	CONNS=32
 	BIG=4194304
+	RBIG=4194304
 	SLOW=4
-	SLOW_BYTES=262144
+	SLOW_BYTES=393216
 	TT=300
 	EOC
 	timeout=${VM_TIMEOUT:-1800}

@@ -8,6 +8,14 @@
  *   vsock_tool source CID PORT BYTES [MS]  receive BYTES, verify, then EOF;
  *                                          sleep MS between 4 KiB reads
  *   vsock_tool parallel N CID PORT BYTES   N echo connections at once
+ *   vsock_tool many N CID PORT BYTES       open N echo connections one by
+ *                                          one, then move BYTES checked
+ *                                          bytes on each at once, then
+ *                                          close them all
+ *   vsock_tool streams N CID PORT          open N connections, print
+ *                                          "connected N", then as stream
+ *                                          on each; exits 0 when all end
+ *                                          with ECONNRESET
  *   vsock_tool accept PORT N MODE [BYTES]  accept N connections; MODE is
  *                                          echo (until EOF) or recv (BYTES
  *                                          of the pattern, then EOF)
@@ -28,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -253,6 +262,7 @@ static int cmd_source(int argc, char **argv)
 struct par {
 	unsigned int cid, port;
 	size_t bytes;
+	int fd;
 	int ret;
 };
 
@@ -293,6 +303,160 @@ static int cmd_parallel(int argc, char **argv)
 	if (bad)
 		fprintf(stderr, "vsock_tool: %d of %d connections failed\n",
 			bad, n);
+	return !!bad;
+}
+
+/*
+ * Connects p[0..n-1] to CID:PORT one by one (a burst of connect()s under
+ * TCG could outlast the connect timeout, so each may take a minute);
+ * returns how many were made.
+ */
+static int connect_n(struct par *p, int n, const char *cid, const char *port)
+{
+	struct rlimit rl = { n + 64, n + 64 };
+	struct timeval tmo = { 60, 0 };
+	struct sockaddr_vm sa = {
+		.svm_family = AF_VSOCK,
+		.svm_cid = atoi(cid),
+		.svm_port = atoi(port),
+	};
+	int made;
+
+	if (setrlimit(RLIMIT_NOFILE, &rl)) {
+		fail("setrlimit");
+		return 0;
+	}
+	for (made = 0; made < n; made++) {
+		int fd = socket(AF_VSOCK, SOCK_STREAM, 0);
+
+		if (fd < 0)
+			break;
+		p[made].fd = fd;
+		if (setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT,
+			       &tmo, sizeof(tmo)) ||
+		    connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+			close(fd);
+			break;
+		}
+	}
+	if (made < n)
+		fprintf(stderr, "vsock_tool: connection %d: %s\n", made,
+			strerror(errno));
+	return made;
+}
+
+/* Runs fn on each of p[0..n-1] at once; returns how many failed. */
+static int run_n(struct par *p, int n, void *(*fn)(void *))
+{
+	pthread_t *t = calloc(n, sizeof(*t));
+	int i, started, bad = 0;
+
+	if (!t)
+		return n;
+	for (started = 0; started < n; started++)
+		if (pthread_create(&t[started], NULL, fn, &p[started])) {
+			fail("pthread_create");
+			bad = n - started;
+			break;
+		}
+	for (i = 0; i < started; i++) {
+		pthread_join(t[i], NULL);
+		bad += !!p[i].ret;
+	}
+	free(t);
+	return bad;
+}
+
+static void close_n(struct par *p, int n)
+{
+	while (n--)
+		close(p[n].fd);
+	free(p);
+}
+
+static void *many_thread(void *arg)
+{
+	struct par *p = arg;
+
+	p->ret = echo_run(p->fd, p->bytes, 0);
+	return NULL;
+}
+
+/*
+ * All N connections exist at once: they are made one by one, then every
+ * one moves its data while all are open, and only then are they closed.
+ */
+static int cmd_many(int argc, char **argv)
+{
+	int n = atoi(argv[0]), i, made, bad;
+	struct par *p = calloc(n, sizeof(*p));
+
+	(void)argc;
+	if (!p)
+		return fail("calloc");
+	for (i = 0; i < n; i++)
+		p[i].bytes = strtoull(argv[3], NULL, 0);
+	made = connect_n(p, n, argv[1], argv[2]);
+	bad = made < n ? n - made : run_n(p, n, many_thread);
+	close_n(p, made);
+	if (bad) {
+		fprintf(stderr, "vsock_tool: %d of %d connections failed\n",
+			bad, n);
+		return 1;
+	}
+	printf("%d connections open at once, %s bytes checked on each\n", n,
+	       argv[3]);
+	return 0;
+}
+
+/* Echo until an error; ECONNRESET is the one expected. */
+static int stream_run(int fd)
+{
+	__u8 *buf = malloc(CHUNK);
+	__u64 off = 0;
+	int err;
+
+	if (!buf)
+		return fail("malloc");
+	for (;;) {
+		vt_pattern_fill(buf, CHUNK, off);
+		if (write_all(fd, buf, CHUNK) || read_all(fd, buf, CHUNK))
+			break;
+		off += CHUNK;
+	}
+	err = errno;
+	free(buf);
+	if (err == ECONNRESET)
+		return 0;
+	fprintf(stderr, "vsock_tool: stream stopped after %llu bytes: %s\n",
+		(unsigned long long)off, strerror(err));
+	return 1;
+}
+
+static void *streams_thread(void *arg)
+{
+	struct par *p = arg;
+
+	p->ret = stream_run(p->fd);
+	return NULL;
+}
+
+static int cmd_streams(int argc, char **argv)
+{
+	int n = atoi(argv[0]), made, bad;
+	struct par *p = calloc(n, sizeof(*p));
+
+	(void)argc;
+	if (!p)
+		return fail("calloc");
+	made = connect_n(p, n, argv[1], argv[2]);
+	if (made == n) {
+		printf("connected %d\n", n);
+		fflush(stdout);
+	}
+	bad = made < n ? n - made : run_n(p, n, streams_thread);
+	close_n(p, made);
+	printf("%d of %d streams ended with ECONNRESET\n", n - bad, n);
 	return !!bad;
 }
 
@@ -419,6 +583,8 @@ static const struct {
 	{ "sink", 3, cmd_sink },
 	{ "source", 3, cmd_source },
 	{ "parallel", 4, cmd_parallel },
+	{ "many", 4, cmd_many },
+	{ "streams", 3, cmd_streams },
 	{ "accept", 3, cmd_accept },
 	{ "refused", 3, cmd_refused },
 	{ "stream", 2, cmd_stream },
