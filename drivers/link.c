@@ -222,8 +222,8 @@ void usb_vsock_tx_flush_ctrl(struct usb_vsock_link *link)
 	}
 	spin_unlock(&link->ctrl_lock);
 
-	if (drained && test_and_clear_bit(USB_VSOCK_TX_BLOCKED, &link->flags))
-		usb_vsock_transport_wake_writers(link);
+	if (drained)
+		usb_vsock_transport_wake_writers(link, UINT_MAX);
 }
 
 /**

@@ -46,6 +46,8 @@
  * @paused: we asked the device to stop sending
  * @stalled: counted in @link->rx_stalls: reception stops for the link
  * @finish_sent: Finish went out; a Reset now acknowledges it
+ * @tx_waiting: a writer found no room; usb_vsock_transport_wake_writers()
+ *	wakes it
  */
 struct usb_vsock_conn {
 	struct vsock_sock *vsk;
@@ -59,6 +61,7 @@ struct usb_vsock_conn {
 	bool paused;
 	bool stalled;
 	bool finish_sent;
+	bool tx_waiting;
 };
 
 static struct vsock_transport usb_vsock_transport;
@@ -478,6 +481,9 @@ static s64 usb_vsock_stream_has_space(struct vsock_sock *vsk)
 		 * Ask for a wakeup, then look again: room freed between the
 		 * first look and the bit would otherwise wake nobody.
 		 */
+		WRITE_ONCE(conn->tx_waiting, true);
+		/* A waker that sees the bit sees the flag. */
+		smp_mb__before_atomic();
 		set_bit(USB_VSOCK_TX_BLOCKED, &link->flags);
 		/* Orders the bit before the second look at the room. */
 		smp_mb__after_atomic();
@@ -926,14 +932,32 @@ void usb_vsock_transport_reset_link(struct usb_vsock_link *link)
 /**
  * usb_vsock_transport_wake_writers() - room returned to a link's builder
  * @link: the link
+ * @max: how many of the writers that found no room to wake, at most
+ *
+ * Writers are woken in turn: each one woken moves to the end of the list,
+ * and those left waiting keep the link's TX_BLOCKED bit, so that the next
+ * room wakes them.
  */
-void usb_vsock_transport_wake_writers(struct usb_vsock_link *link)
+void usb_vsock_transport_wake_writers(struct usb_vsock_link *link,
+				      unsigned int max)
 {
-	struct usb_vsock_conn *conn;
+	struct usb_vsock_conn *conn, *tmp;
 	struct sock *sk;
 
+	/* Pairs with the barriers of usb_vsock_stream_has_space(). */
+	if (!test_and_clear_bit(USB_VSOCK_TX_BLOCKED, &link->flags))
+		return;
 	spin_lock(&link->conns_lock);
-	list_for_each_entry(conn, &link->conns, node) {
+	list_for_each_entry_safe(conn, tmp, &link->conns, node) {
+		if (!READ_ONCE(conn->tx_waiting))
+			continue;
+		if (!max) {
+			set_bit(USB_VSOCK_TX_BLOCKED, &link->flags);
+			break;
+		}
+		max--;
+		WRITE_ONCE(conn->tx_waiting, false);
+		list_move_tail(&conn->node, &link->conns);
 		sk = sk_vsock(conn->vsk);
 		sk->sk_write_space(sk);
 	}

@@ -27,6 +27,9 @@
 /* How soon an IN URB that could not be submitted is tried again. */
 #define USB_VSOCK_RX_RETRY	(HZ / 10)
 
+/* Writers woken per transfer taken: one fills it, one more in case not. */
+#define USB_VSOCK_TX_WAKE	2
+
 static void usb_vsock_free_urbs(struct urb **urbs, unsigned int n)
 {
 	unsigned int i;
@@ -122,6 +125,8 @@ static void usb_vsock_tx_complete(struct urb *urb)
 	link->out_free[link->n_free] = urb;
 	WRITE_ONCE(link->n_free, link->n_free + 1);
 	spin_unlock_irqrestore(&link->lock, flags);
+	if (test_bit(USB_VSOCK_TX_BLOCKED, &link->flags))
+		set_bit(USB_VSOCK_TX_RECHECK, &link->flags);
 	wake_up(&link->tx.data_wq);
 }
 
@@ -172,8 +177,12 @@ static void usb_vsock_tx_submit(struct usb_vsock_link *link)
 		usb_vsock_out_release(link, urb);
 		return;
 	}
-	if (test_and_clear_bit(USB_VSOCK_TX_BLOCKED, &link->flags))
-		usb_vsock_transport_wake_writers(link);
+	/*
+	 * One transfer's worth of room: a few writers are enough to fill
+	 * it, and waking every blocked one for each transfer costs more
+	 * than the copy when many connections write at once.
+	 */
+	usb_vsock_transport_wake_writers(link, USB_VSOCK_TX_WAKE);
 
 	if (trace_usb_vsock_tx_pkt_enabled())
 		usb_vsock_trace_tx(link, buf, len);
@@ -202,8 +211,23 @@ static bool usb_vsock_tx_ready(struct usb_vsock_link *link)
 {
 	/* Once disconnected, nothing goes out: sleep until kthread_stop(). */
 	return kthread_should_stop() ||
-	       (!READ_ONCE(link->disconnected) && READ_ONCE(link->n_free) &&
-		(READ_ONCE(link->ctrlq_len) || READ_ONCE(link->tx.len)));
+	       (!READ_ONCE(link->disconnected) &&
+		((READ_ONCE(link->n_free) &&
+		  (READ_ONCE(link->ctrlq_len) || READ_ONCE(link->tx.len))) ||
+		 test_bit(USB_VSOCK_TX_RECHECK, &link->flags)));
+}
+
+/*
+ * The writers woken when the last transfer was taken may have left its
+ * room unused (a poll() waiter that did not write, a sendmsg() cut short
+ * by a signal), and no transfer would then be taken to wake the others:
+ * an OUT transfer that ends with the room still empty wakes them all.
+ */
+static void usb_vsock_tx_recheck(struct usb_vsock_link *link)
+{
+	if (test_and_clear_bit(USB_VSOCK_TX_RECHECK, &link->flags) &&
+	    !READ_ONCE(link->tx.len) && !READ_ONCE(link->ctrlq_len))
+		usb_vsock_transport_wake_writers(link, UINT_MAX);
 }
 
 static int usb_vsock_tx_thread(void *arg)
@@ -213,6 +237,7 @@ static int usb_vsock_tx_thread(void *arg)
 	while (!kthread_should_stop()) {
 		wait_event_interruptible(link->tx.data_wq,
 					 usb_vsock_tx_ready(link));
+		usb_vsock_tx_recheck(link);
 		usb_vsock_tx_flush_ctrl(link);
 		usb_vsock_tx_submit(link);
 		/*

@@ -60,6 +60,7 @@ struct usb_vsock_stats {
 #define USB_VSOCK_TX_BLOCKED	0	/* a writer found no room */
 #define USB_VSOCK_RESYNC	1	/* a transfer failed: resynchronize */
 #define USB_VSOCK_OUT_HALT	2	/* the OUT endpoint stalled */
+#define USB_VSOCK_TX_RECHECK	3	/* an OUT transfer ended while blocked */
 
 /**
  * struct usb_vsock_link - one bridged USB interface
@@ -88,7 +89,8 @@ struct usb_vsock_stats {
  * @out_free: OUT URBs not in flight
  * @n_out: number of OUT URBs
  * @n_free: entries in @out_free
- * @flags: USB_VSOCK_TX_BLOCKED, USB_VSOCK_RESYNC, USB_VSOCK_OUT_HALT
+ * @flags: USB_VSOCK_TX_BLOCKED, USB_VSOCK_RESYNC, USB_VSOCK_OUT_HALT,
+ *	USB_VSOCK_TX_RECHECK
  * @rx: the receive parser; only @rx_work touches it
  * @in_urbs: the IN URBs
  * @n_in: number of IN URBs
@@ -178,7 +180,8 @@ void usb_vsock_transport_unregister(void);
 void usb_vsock_transport_recv(struct usb_vsock_link *link,
 			      const struct usb_vsock_pkt *pkt);
 void usb_vsock_transport_reset_link(struct usb_vsock_link *link);
-void usb_vsock_transport_wake_writers(struct usb_vsock_link *link);
+void usb_vsock_transport_wake_writers(struct usb_vsock_link *link,
+				      unsigned int max);
 
 /* sysfs.c */
 extern const struct attribute_group *usb_vsock_groups[];

@@ -170,6 +170,71 @@ fi
 insmod /root/kmod/dummy_hcd.ko num=1
 modload libcomposite usb_f_fs vsock
 
+# Where the time goes (PROFILE=1): per case, a system-wide perf profile
+# (cpu-clock samples; TCG has no PMU), context switches, and the USB
+# transfers the emulator ($pemu) saw, per MiB moved.
+ctxt() { awk '$1 == "ctxt" { print $2 }' /proc/stat; }
+
+prof() {
+	name=$1
+	shift
+	x0=$(ctxt)
+	s0=$($EMU ctl "/tmp/$pemu.sock" stats)
+	perf record -q -a -g -e cpu-clock -F 499 -o /tmp/perf.data -- "$@" \
+		> /tmp/prof.out 2>&1
+	x1=$(ctxt)
+	s1=$($EMU ctl "/tmp/$pemu.sock" stats)
+	res=$(grep BENCHRES /tmp/prof.out)
+	echo "PROFILE $name ${res#BENCHRES }"
+	mib=$(echo "$res" | sed -n 's/.* bytes=\([0-9]*\).*/\1/p')
+	mib=$(( ${mib:-0} / 1048576 ))
+	[ "$mib" -gt 0 ] || mib=1
+	for k in rx_transfers tx_transfers; do
+		a=$(echo "$s0" | awk -F= -v k="$k" '$1 == k { print $2 }')
+		b=$(echo "$s1" | awk -F= -v k="$k" '$1 == k { print $2 }')
+		echo "PROFILE $name $k per MiB: $(( (b - a) / mib ))"
+	done
+	echo "PROFILE $name context switches per MiB: $(( (x1 - x0) / mib ))"
+	perf report -i /tmp/perf.data --stdio --no-children --sort comm \
+		-g none --percent-limit 2 2> /dev/null | grep '%' |
+		sed "s/^/PROFILE $name by process: /"
+	# Samples land where interrupts come back on: charge them to the
+	# caller of the irq-restoring unlock, i.e. the code that ran with
+	# interrupts off.
+	perf report -i /tmp/perf.data --stdio --no-children --sort sym \
+		-g caller,0.5,callee,function,percent --max-stack 3 \
+		--percent-limit 3 2> /dev/null | grep -v '^$' | grep -v '^#' |
+		head -n 60 | sed "s/^/PROFILE $name by symbol: /"
+}
+
+profile() {
+	echo 0 > /proc/sys/kernel/kptr_restrict
+	echo -1 > /proc/sys/kernel/perf_event_paranoid
+	pemu=raw0
+	start_emu raw0 --raw --raw-size 1024 --no-zlp --in-reqs 8 --out-reqs 8
+	prof raw_out_1024 sh -c "$HOST raw-out --serial raw0 --ctl /tmp/raw0.sock --out-urbs 8 --size 1024 --seconds $SECS | sed -n 's/^raw-out: \([0-9]*\) bytes in.*/BENCHRES bytes=\1/p'"
+	stop_emu raw0
+	pemu=dev0
+	# shellcheck disable=SC2086 # PARAMS: module parameters, split
+	insmod /root/usb_vsock.ko $PARAMS
+	start_emu dev0
+	$EMU ctl /tmp/dev0.sock wait-sync 30 > /dev/null
+	cid=$(cat $DRV/1-1:1.0/usb_vsock/cid)
+	for dir in sink source; do
+		for n in 1 64; do
+			prof "vs_${dir}_$n" $VB tput "$cid" "$dir" "$n" "$SECS"
+		done
+	done
+	stop_emu dev0
+	rmmod usb_vsock
+}
+
+if [ "${PROFILE:-0}" = 1 ]; then
+	profile
+	echo "BENCH-DONE"
+	exit 0
+fi
+
 r=1
 while [ $r -le "$RUNS" ]; do
 	echo "BENCH-PROGRESS run $r"

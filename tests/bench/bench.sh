@@ -15,8 +15,12 @@
 #
 # Environment: USB_VSOCK_LOGDIR (default /tmp/usb_vsock-logs), SECS (per
 # measurement, default 2), RUNS (default 3), RTT_COUNT (default 500),
-# VM_TIMEOUT. Note: under TCG every figure is far below real hardware; the
-# ratios are what matters.
+# VM_TIMEOUT. PROFILE=1 runs instead, once each, raw OUT at 1 KiB and
+# usb_vsock 1 and 64 streams both ways under perf (system-wide cpu-clock
+# samples, by process and by symbol), with context switches and USB
+# transfers per MiB: where the time goes; PARAMS gives it module
+# parameters (e.g. PARAMS="tx_urbs=8"). Note: under TCG every figure is
+# far below real hardware; the ratios are what matters.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -48,10 +52,15 @@ runs=${RUNS:-3}
 	echo "SECS=${SECS:-2}"
 	echo "RUNS=$runs"
 	echo "RTT_COUNT=${RTT_COUNT:-500}"
+	echo "PROFILE=${PROFILE:-0}"
+	echo "PARAMS=\"${PARAMS:-}\""
 } > "$bin/bench.conf"
 
 # iproute2's ip (netns) for the CDC-NCM comparison; busybox's has no netns.
 VM_HOST_BINS="/usr/sbin/ip"
+if [ "${PROFILE:-0}" = 1 ]; then
+	VM_HOST_BINS="$VM_HOST_BINS $(command -v perf)"
+fi
 export VM_HOST_BINS
 echo "bench: running the VM (console: $console)" >&2
 t0=$(date +%s)
@@ -63,6 +72,10 @@ echo "bench: VM took $(($(date +%s) - t0)) s" >&2
 tr -d '\r' < "$console" | grep -q '^BENCH-DONE' ||
 	echo "bench: the guest did not finish; partial results" >&2
 
+if [ "${PROFILE:-0}" = 1 ]; then
+	tr -d '\r' < "$console" | sed -n 's/^PROFILE //p'
+	exit 0
+fi
 tr -d '\r' < "$console" | grep -E '^BENCH [a-z0-9_]+ [0-9]+ ' |
 	"$here/bench-report.awk" -v csv="$csv" -v runs="$runs" \
 	-v ncmnote="$(tr -d '\r' < "$console" |

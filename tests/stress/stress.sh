@@ -11,7 +11,9 @@
 # 1,002,049 hostile transfers (20,000 of each mode, 2049 of every length,
 # 800,000 of random modes), 100 unplug cycles, 20 emulators killed
 # mid-handshake, 1,000 connections open at once, a 1 GiB transfer to the
-# second device meanwhile and 16 slow readers. Ends with
+# second device meanwhile and 16 slow readers; its hostile part alone
+# takes about 1 h 45 min under TCG (60 to 300 transfers a second), the
+# whole about 2 h 15 min on a quiet machine. Ends with
 #   usb_vsock stress: N passed, N failed
 # where failed also counts, as 1 each, a build failure, a VM that hung or
 # died, a module that failed to load, and kernel splats.
