@@ -8,12 +8,14 @@
 # serving echo, unplug cycles with connections open, many connections,
 # long checksummed transfers, slow readers, module lifetime, and bounded
 # memory. short (default) takes a few minutes under TCG; long runs
-# 1,002,049 hostile transfers (20,000 of each mode, 2049 of every length,
-# 800,000 of random modes), 100 unplug cycles, 20 emulators killed
-# mid-handshake, 1,000 connections open at once, a 1 GiB transfer to the
-# second device meanwhile and 16 slow readers; its hostile part alone
-# takes about 1 h 45 min under TCG (60 to 300 transfers a second), the
-# whole about 2 h 15 min on a quiet machine. Ends with
+# 1,002,099 hostile transfers (150,000 of each mode that feeds the parser
+# garbage: random, mutate, magic, length, type; 20,000 each of sync,
+# connect, data, echo and lengths; 2049 of every length; 150,000 of random
+# modes; 50 Pauses), 100 unplug cycles, 20 emulators killed mid-handshake,
+# 1,000 connections open at once, a 1 GiB transfer to the second device
+# meanwhile and 16 slow readers; its hostile part alone takes about
+# 1 h 15 min under TCG (60 to 320 transfers a second), the whole about
+# 1 h 45 min on a quiet machine. Ends with
 #   usb_vsock stress: N passed, N failed
 # where failed also counts, as 1 each, a build failure, a VM that hung or
 # died, a module that failed to load, and kernel splats.
@@ -30,34 +32,16 @@ short | long) ;;
 *) echo "usage: $0 [short|long]" >&2; exit 2 ;;
 esac
 target=debug
-logdir=${USB_VSOCK_LOGDIR:-/tmp/usb_vsock-logs}
-mkdir -p "$logdir"
-logdir=$(cd "$logdir" && pwd)
-buildlog=$logdir/stress-$mode-build.log
-console=$logdir/stress-$mode-console.log
-splats=$logdir/stress-$mode-splats.txt
-bin=$logdir/stress-$mode-bin
-rm -rf "$buildlog" "$console" "$splats" "$bin"
-mkdir -p "$bin"
-
-passed=0 failed=0
-problem() { echo "stress: $*" >&2; failed=$((failed + 1)); }
-finish() {
-	[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ] ||
-		echo "stress: logs in $logdir" >&2
-	echo "usb_vsock stress: $passed passed, $failed failed"
-	[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
-	exit
-}
-
 # shellcheck source=tests/vm/lib.sh
 . "$vm/lib.sh"
+vm_run_setup stress "stress-$mode" stress
 use_host_programs
 prepare "$target" "$bin" "$buildlog" || { problem "cannot build"; finish; }
 if [ "$mode" = long ]; then
 	cat > "$bin/stress.conf" <<-EOC
+	PARSE=150000
 	HOSTILE=20000
-	MIX=800000
+	MIX=150000
 	UNPLUGS=100
 	KILLS=20
 	CONNS=1000
@@ -70,6 +54,7 @@ if [ "$mode" = long ]; then
 	timeout=${VM_TIMEOUT:-86400}
 else
 	cat > "$bin/stress.conf" <<-EOC
+	PARSE=100
 	HOSTILE=100
 	MIX=2000
 	UNPLUGS=2

@@ -18,28 +18,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 target=${1:-debug}
-logdir=${USB_VSOCK_LOGDIR:-/tmp/usb_vsock-logs}
-mkdir -p "$logdir"
-logdir=$(cd "$logdir" && pwd)
-buildlog=$logdir/integration-$target-build.log
-console=$logdir/integration-$target-console.log
-splats=$logdir/integration-$target-splats.txt
-bin=$logdir/integration-$target-bin
-rm -rf "$buildlog" "$console" "$splats" "$bin"
-mkdir -p "$bin"
-
-passed=0 failed=0
-problem() { echo "integration: $*" >&2; failed=$((failed + 1)); }
-finish() {
-	[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ] ||
-		echo "integration: logs in $logdir" >&2
-	echo "usb_vsock integration ($target): $passed passed, $failed failed"
-	[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
-	exit
-}
-
 # shellcheck source=tests/vm/lib.sh
 . "$here/lib.sh"
+vm_run_setup integration "integration-$target" "integration ($target)"
 use_host_programs
 prepare "$target" "$bin" "$buildlog" || { problem "cannot build"; finish; }
 echo "BIG=${BIG:-67108864}" > "$bin/itest.conf"

@@ -32,6 +32,9 @@ splats=$logdir/kunit-splats.txt
 guest=$logdir/kunit-guest.sh
 rm -f "$buildlog" "$console" "$ktap" "$parsed" "$json" "$splats" "$guest"
 
+# shellcheck source=tests/vm/lib.sh
+. "$here/lib.sh"
+
 passed=0 failed=0 skipped=0
 problem() { echo "kunit: $*" >&2; failed=$((failed + 1)); }
 finish() {
@@ -44,9 +47,6 @@ finish() {
 	echo "$line"
 	exit $bad
 }
-
-# shellcheck source=tests/vm/lib.sh
-. "$here/lib.sh"
 
 echo "kunit: kernel build, if not cached (log: $buildlog)" >&2
 kb=$("$here/build-kernel.sh" 2>>"$buildlog") || {

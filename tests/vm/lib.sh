@@ -1,7 +1,43 @@
 # SPDX-License-Identifier: GPL-2.0
 # shellcheck shell=bash
 #
-# Shared by kunit.sh, integration.sh and demo.sh (sourced, not run).
+# Shared by the scripts that boot a VM: kunit.sh, integration.sh, demo.sh,
+# stress.sh and bench.sh (sourced, not run).
+#
+# vm_run_setup WHAT KEY TITLE: for a run of guest tests, sets logdir (from
+# USB_VSOCK_LOGDIR), buildlog, console, splats and bin (a fresh directory),
+# named KEY-*, and zeroes passed and failed; problem() then reports a
+# failure as WHAT, and finish() prints the summary line
+# "usb_vsock TITLE: N passed, N failed" and exits, 0 only if nothing failed
+# and something passed.
+vm_run_setup() {
+	run_what=$1
+	run_title=$3
+	logdir=${USB_VSOCK_LOGDIR:-/tmp/usb_vsock-logs}
+	mkdir -p "$logdir"
+	logdir=$(cd "$logdir" && pwd)
+	buildlog=$logdir/$2-build.log
+	console=$logdir/$2-console.log
+	splats=$logdir/$2-splats.txt
+	bin=$logdir/$2-bin
+	rm -rf "$buildlog" "$console" "$splats" "$bin"
+	mkdir -p "$bin"
+	passed=0
+	failed=0
+	# Defined here, not at the top level, so that a script with its own
+	# (kunit.sh) keeps them wherever it sources this file.
+	# shellcheck disable=SC2317 # called by the sourcing script
+	problem() { echo "$run_what: $*" >&2; failed=$((failed + 1)); }
+	# shellcheck disable=SC2317
+	finish() {
+		[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ] ||
+			echo "$run_what: logs in $logdir" >&2
+		echo "usb_vsock $run_title: $passed passed, $failed failed"
+		[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
+		exit
+	}
+}
+
 #
 # prepare TARGET DIR LOG: get the kernel of TARGET (debug, 6.1 or 6.12) and
 # build, in DIR, usb_vsock.ko for it and the static test programs
