@@ -126,7 +126,9 @@ struct emu_pkt {
  * unknown_data: Data packets for no connection; v0_stalls: times the
  * reader waited for a slow service on a v0 link; rx_buf_max: most bytes
  * queued for one service; hostile_transfers: transfers of the hostile
- * device (hostile.c); hostile_connects: Connects among them.
+ * device (hostile.c); hostile_connects: Connects among them;
+ * forged_sync_restarts: times the host answered a Sync the hostile device
+ * forged and the device restarted the link (link.c, final_sync()).
  */
 enum emu_stat {
 	ST_rx_transfers,
@@ -197,6 +199,7 @@ enum emu_stat {
 	ST_raw_pattern_errors,
 	ST_hostile_transfers,
 	ST_hostile_connects,
+	ST_forged_sync_restarts,
 	ST_COUNT
 };
 
@@ -276,6 +279,8 @@ struct emu {
 	__u64 hostile_rng;
 	__u32 hostile_port;
 	bool hostile_yield;
+	/* A forged Sync went out since the handshake began. */
+	bool forged_sync_in_handshake;
 
 	__u64 stats[ST_COUNT];
 };

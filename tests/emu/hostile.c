@@ -20,7 +20,11 @@
  *            headers (the last one cut)
  *   mix      each transfer of a random mode above
  * Each transfer counts in hostile_transfers; "get hostile_left" shows what
- * is left; the device answers the host's resyncs as usual meanwhile.
+ * is left; the device answers the host's resyncs as usual meanwhile. The
+ * host cannot tell a forged Sync from the device's answer, so it may
+ * confirm a version the device did not agree on: then the device restarts
+ * the link (forged_sync_restarts) rather than wait for a Sync, since its
+ * real answer may never reach the host (link.c, final_sync()).
  */
 #define _GNU_SOURCE
 #include <endian.h>
@@ -259,6 +263,14 @@ bool hostile_transfer(__u8 *out, size_t *len)
 	memset(out, 0, HOSTILE_MAX);
 	*len = build(m, out);
 	emu.hostile_seq++;
+	/*
+	 * Only these hold Syncs the host may take. Those written before
+	 * the handshake began reach the host ahead of the first Echo probe
+	 * (transfers go out in order), so their answers find the device
+	 * still probing, which ignores them.
+	 */
+	if (m == HM_SYNC)
+		emu.forged_sync_in_handshake = true;
 	stat_inc(ST_hostile_transfers);
 	if (!--emu.hostile_left) {
 		emu_log("hostile %s: %llu transfers sent\n",

@@ -118,16 +118,14 @@ void link_down(const char *why)
 }
 
 /*
- * The device restarts the link on its own (ctl "resync"), as a rebooted
- * device would: its connections are gone, it sends a Sync asking for the
- * CID it had, and waits for the host to run the handshake again.
+ * The device restarts the link on its own, as a rebooted device would: its
+ * connections are gone, it sends a Sync asking for the CID it had, and
+ * waits for the host to run the handshake again. Holds emu.lock.
  */
-void link_restart(void)
+static void restart_locked(void)
 {
 	struct emu_quad q = { .host_cid = USB_VSOCK_CID_HOST };
 
-	pthread_mutex_lock(&emu.lock);
-	emu_log("restarting the link\n");
 	link_reset();
 	if (emu.cid)
 		emu.want_cid = emu.cid;
@@ -136,6 +134,14 @@ void link_restart(void)
 		  emu.agreed ? USB_VSOCK_VERSION1 : USB_VSOCK_VERSION0,
 		  USB_VSOCK_VERSION_LEN, true);
 	emu.ls = LS_WAIT_SYNC;
+}
+
+/* ctl "resync". */
+void link_restart(void)
+{
+	pthread_mutex_lock(&emu.lock);
+	emu_log("restarting the link\n");
+	restart_locked();
 	pthread_mutex_unlock(&emu.lock);
 }
 
@@ -207,6 +213,7 @@ static void start_handshake(const __u8 *payload, __u32 plen)
 	memcpy(emu.magic, payload, plen);
 	emu.magic_len = plen;
 	emu.ls = LS_ECHO;
+	emu.forged_sync_in_handshake = false;
 	emu.probes_left = emu.o.echo_probes;
 	emu_dbg("got Sync version %d, agreeing on %d\n", v, emu.agreed);
 	if (emu.probes_left > 0)
@@ -237,6 +244,18 @@ static void final_sync(const struct emu_quad *q, const __u8 *payload,
 		/* Not an assignment: the host started over. */
 		stat_inc(ST_handshake_restarts);
 		start_handshake(payload, plen);
+		return;
+	}
+	if (v != emu.agreed && emu.forged_sync_in_handshake) {
+		/*
+		 * The host took a Sync we forged for our answer, and our
+		 * real one may still wait in the queue: a protocol error
+		 * would drop it and leave both ends waiting for the other.
+		 */
+		stat_inc(ST_forged_sync_restarts);
+		emu_log("the host answered a forged Sync (version %d, agreed %d): restarting the link\n",
+			v, emu.agreed);
+		restart_locked();
 		return;
 	}
 	if (v != emu.agreed) {

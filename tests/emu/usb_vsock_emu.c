@@ -138,6 +138,7 @@ const char *const emu_stat_names[ST_COUNT] = {
 	[ST_raw_pattern_errors] = "raw_pattern_errors",
 	[ST_hostile_transfers] = "hostile_transfers",
 	[ST_hostile_connects] = "hostile_connects",
+	[ST_forged_sync_restarts] = "forged_sync_restarts",
 };
 
 static long long start_ms;
