@@ -125,7 +125,8 @@ static int cmd_connect(struct ctl_out *co, char **arg, int nargs)
 	for (svc = SVC_ECHO; svc < SVC_COUNT; svc++)
 		if (!strcmp(arg[1], svc_name(svc)))
 			break;
-	if (svc == SVC_COUNT || svc == SVC_REFUSE || nargs > 3)
+	if (svc == SVC_COUNT || svc == SVC_REFUSE || svc == SVC_SILENT ||
+	    nargs > 3)
 		goto usage;
 	if (svc == SVC_SOURCE ? nargs != 3 : nargs != 2)
 		goto usage;

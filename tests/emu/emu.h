@@ -32,6 +32,7 @@ enum emu_svc {
 	SVC_SOURCE,
 	SVC_REFUSE,
 	SVC_SLOW_SINK,
+	SVC_SILENT,
 	SVC_COUNT,
 };
 
@@ -122,7 +123,8 @@ struct emu_pkt {
  * one of err_*; garbage_waiting: unparsable transfers while waiting for a
  * Sync; ignored_pkts: packets that the handshake state ignores;
  * syncs: handshakes completed; resyncs: Syncs on a synced link;
- * link_downs: the function disabled; refused: Connects reset;
+ * link_downs: the function disabled; refused: Connects reset; unanswered:
+ * Connects to the silent port, never answered;
  * unknown_data: Data packets for no connection; v0_stalls: times the
  * reader waited for a slow service on a v0 link; rx_buf_max: most bytes
  * queued for one service; hostile_transfers: transfers of the hostile
@@ -175,6 +177,7 @@ enum emu_stat {
 	ST_conns_opened,
 	ST_conns_closed,
 	ST_refused,
+	ST_unanswered,
 	ST_bad_addr_connect,
 	ST_dup_connect,
 	ST_unknown_data,

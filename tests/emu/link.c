@@ -287,6 +287,10 @@ static void host_connect(const struct emu_quad *q)
 		stat_inc(ST_bad_addr_connect);
 		svc = SVC_NONE;
 	}
+	if (svc == SVC_SILENT) {
+		stat_inc(ST_unanswered);
+		return;
+	}
 	if (svc == SVC_NONE || svc == SVC_REFUSE) {
 		stat_inc(ST_refused);
 		queue_pkt(USB_VSOCK_RESET, q, NULL, 0, false);

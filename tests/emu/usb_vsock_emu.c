@@ -32,8 +32,9 @@
  *   with EchoReply at any time. A Sync on a synced link resets every
  *   connection and runs the handshake again; so does a link down (the
  *   function disabled: unplug, bus reset, reconfiguration).
- * - Connections: Connect to a service port is accepted, to any other port
- *   (or for another CID pair) reset; Finish is answered with Reset; Reset
+ * - Connections: Connect to a service port is accepted, to the silent
+ *   port never answered, to any other port (or for another CID pair)
+ *   reset; Finish is answered with Reset; Reset
  *   drops the connection; Data for an unknown quad is dropped and counted
  *   (unknown_data); Pause (v1) stops our Data on that connection until
  *   Pause(0). Services and ports: see ../tools/vsock_testdata.h; flow
@@ -114,6 +115,7 @@ const char *const emu_stat_names[ST_COUNT] = {
 	[ST_conns_opened] = "conns_opened",
 	[ST_conns_closed] = "conns_closed",
 	[ST_refused] = "refused",
+	[ST_unanswered] = "unanswered",
 	[ST_bad_addr_connect] = "bad_addr_connect",
 	[ST_dup_connect] = "dup_connect",
 	[ST_unknown_data] = "unknown_data",
@@ -207,6 +209,7 @@ static const char *const svc_names[SVC_COUNT] = {
 	[SVC_SOURCE] = "source",
 	[SVC_REFUSE] = "refuse",
 	[SVC_SLOW_SINK] = "slow-sink",
+	[SVC_SILENT] = "silent",
 };
 
 const char *svc_name(enum emu_svc svc)
@@ -234,6 +237,7 @@ static void print_usage(FILE *f)
 		"      --source-port N   source service port [%u]\n"
 		"      --refuse-port N   port whose Connects are reset [%u]\n"
 		"      --slow-port N     slow sink service port [%u]\n"
+		"      --silent-port N   port whose Connects go unanswered [%u]\n"
 		"      --slow-rate N     bytes the slow sink takes per 10 ms [2048]\n"
 		"      --rx-buf N        per-connection receive buffer [16384]\n"
 		"      --tx-buf N        per-connection send buffer [16384]\n"
@@ -246,12 +250,12 @@ static void print_usage(FILE *f)
 		"  -v, --verbose         log every connection and error\n"
 		"Services: echo, sink (8-byte LE count, then data; replies the FNV-1a 64\n"
 		"checksum, then Finish), source (8-byte LE count; sends that many pattern\n"
-		"bytes, then Finish), refuse, slow-sink; other ports are reset.\n"
+		"bytes, then Finish), refuse, slow-sink, silent; other ports are reset.\n"
 		"Control commands: status, stats, get NAME, wait-sync [SEC [N]],\n"
 		"connect PORT echo|sink|slow-sink|source N, conns, wait-idle [SEC],\n"
 		"unplug, replug, resync, reset-stats, quit.\n",
 		VT_PORT_ECHO, VT_PORT_SINK, VT_PORT_SOURCE, VT_PORT_REFUSE,
-		VT_PORT_SLOW_SINK);
+		VT_PORT_SLOW_SINK, VT_PORT_SILENT);
 }
 
 static unsigned long long num(const char *s, const char *what)
@@ -274,6 +278,7 @@ enum {
 	OPT_SOURCE_PORT,
 	OPT_REFUSE_PORT,
 	OPT_SLOW_PORT,
+	OPT_SILENT_PORT,
 	OPT_SLOW_RATE,
 	OPT_RX_BUF,
 	OPT_TX_BUF,
@@ -300,6 +305,7 @@ static const struct option long_opts[] = {
 	{ "source-port", required_argument, NULL, OPT_SOURCE_PORT },
 	{ "refuse-port", required_argument, NULL, OPT_REFUSE_PORT },
 	{ "slow-port", required_argument, NULL, OPT_SLOW_PORT },
+	{ "silent-port", required_argument, NULL, OPT_SILENT_PORT },
 	{ "slow-rate", required_argument, NULL, OPT_SLOW_RATE },
 	{ "rx-buf", required_argument, NULL, OPT_RX_BUF },
 	{ "tx-buf", required_argument, NULL, OPT_TX_BUF },
@@ -329,6 +335,7 @@ static void parse_opts(int argc, char **argv)
 	o->port[SVC_SOURCE] = VT_PORT_SOURCE;
 	o->port[SVC_REFUSE] = VT_PORT_REFUSE;
 	o->port[SVC_SLOW_SINK] = VT_PORT_SLOW_SINK;
+	o->port[SVC_SILENT] = VT_PORT_SILENT;
 	o->slow_rate = 2048;
 	o->rx_buf = 16384;
 	o->tx_buf = 16384;
@@ -376,6 +383,7 @@ static void parse_opts(int argc, char **argv)
 		case OPT_SOURCE_PORT:
 		case OPT_REFUSE_PORT:
 		case OPT_SLOW_PORT:
+		case OPT_SILENT_PORT:
 			o->port[SVC_ECHO + c - OPT_ECHO_PORT] = num(optarg, "port");
 			break;
 		case OPT_SLOW_RATE:

@@ -15,6 +15,7 @@
  *                    Finish
  *   refuse     5004  every Connect is answered with Reset
  *   slow-sink  5005  a sink that consumes at most --slow-rate bytes per 10 ms
+ *   silent     5006  every Connect goes unanswered, as if lost
  *
  * A Connect to any other port is answered with Reset.
  *
@@ -35,6 +36,7 @@
 #define VT_PORT_SOURCE		5003
 #define VT_PORT_REFUSE		5004
 #define VT_PORT_SLOW_SINK	5005
+#define VT_PORT_SILENT		5006
 
 #define VT_FNV_INIT		0xcbf29ce484222325ULL
 #define VT_FNV_PRIME		0x100000001b3ULL

@@ -21,6 +21,8 @@
  *                                          of the pattern, then EOF)
  *   vsock_tool refused CID PORT ERRNO      connect() must fail with ERRNO
  *                                          (a number)
+ *   vsock_tool timeout CID PORT MS         connect() with a connect timeout
+ *                                          of MS must fail with ETIMEDOUT
  *   vsock_tool stream CID PORT             write to echo until an error;
  *                                          prints the errno and exits 0 on
  *                                          ECONNRESET
@@ -38,6 +40,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/types.h>
@@ -520,6 +523,35 @@ static int cmd_refused(int argc, char **argv)
 	return 0;
 }
 
+static int cmd_timeout(int argc, char **argv)
+{
+	struct sockaddr_vm sa = {
+		.svm_family = AF_VSOCK,
+		.svm_cid = atoi(argv[0]),
+		.svm_port = atoi(argv[1]),
+	};
+	long ms = atol(argv[2]);
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = ms % 1000 * 1000 };
+	int fd = socket(AF_VSOCK, SOCK_STREAM, 0);
+	int ret = 1;
+
+	(void)argc;
+	if (fd < 0)
+		return fail("socket");
+	if (setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &tv,
+		       sizeof(tv))) {
+		ret = fail("SO_VM_SOCKETS_CONNECT_TIMEOUT");
+	} else if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		fprintf(stderr, "vsock_tool: connect succeeded\n");
+	} else if (errno != ETIMEDOUT) {
+		ret = fail("connect did not time out");
+	} else {
+		ret = 0;
+	}
+	close(fd);
+	return ret;
+}
+
 static int cmd_stream(int argc, char **argv)
 {
 	static __u8 buf[CHUNK];
@@ -587,6 +619,7 @@ static const struct {
 	{ "streams", 3, cmd_streams },
 	{ "accept", 3, cmd_accept },
 	{ "refused", 3, cmd_refused },
+	{ "timeout", 3, cmd_timeout },
 	{ "stream", 2, cmd_stream },
 	{ "type", 3, cmd_type },
 };

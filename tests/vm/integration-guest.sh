@@ -41,6 +41,22 @@ close_host_side() {
 	$TOOL echo "$CID" 5001 1000 && ctl dev0 wait-idle 10
 }
 
+# A Connect the device never answers: connect() times out, the host
+# aborts the connection on the wire with a Reset, and the link stays up.
+connect_timeout() {
+	unanswered=$(ctl dev0 get unanswered)
+	resets=$(ctl dev0 get host_resets)
+	$TOOL timeout "$CID" 5006 500 || return 1
+	[ "$(ctl dev0 get unanswered)" -eq $((unanswered + 1)) ] || return 1
+	i=0
+	until [ "$(ctl dev0 get host_resets)" -gt "$resets" ]; do
+		[ $i -lt 50 ] || { echo "no Reset after the timeout"; return 1; }
+		sleep 0.1
+		i=$((i + 1))
+	done
+	$TOOL echo "$CID" 5001 1000
+}
+
 slow_reader() {
 	$TOOL source "$1" 5003 "$2" 20 || return 1
 	# Version 1 must have paused the device; version 0 cannot.
@@ -108,6 +124,29 @@ resync_mid_stream() {
 	[ "$(cat "$(intf 1)/cid")" = "$CID" ] &&
 	[ "$(cat "$(intf 1)/resyncs")" -ge 1 ] &&
 	$TOOL echo "$CID" 5001 5000
+}
+
+# The link coming up again after a device resync announces itself with a
+# change uevent on the interface, carrying the state, CID and version.
+uevent_on_sync() {
+	st=0
+	: > /tmp/uevents
+	uevent sh -c 'env | grep -E "^(ACTION|DEVPATH|USB_VSOCK_[A-Z]+)=" |
+		sort | tr "\n" " " >> /tmp/uevents; echo >> /tmp/uevents' &
+	pid=$!
+	sleep 1
+	n=$(ctl dev0 get syncs)
+	want="ACTION=change DEVPATH=/.*/1-1:1\.0 USB_VSOCK_CID=$CID"
+	want="$want USB_VSOCK_STATE=up USB_VSOCK_VERSION=1 "
+	ctl dev0 resync && ctl dev0 wait-sync 30 $((n + 1)) || st=1
+	i=0
+	until grep -q "^$want\$" /tmp/uevents || [ $i -ge 50 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	kill $pid
+	cat /tmp/uevents
+	[ $st -eq 0 ] && grep -q "^$want\$" /tmp/uevents
 }
 
 # dev1 never sends zero-length packets: transfers of 512 bytes (a 488-byte
@@ -206,6 +245,7 @@ t accept_from_device accept_from_device
 t close_host_side close_host_side
 t refused_port $TOOL refused "$CID" 5004 111
 t closed_port $TOOL refused "$CID" 6000 111
+t connect_timeout connect_timeout
 t no_device $TOOL refused 99 5001 101
 t seqpacket_refused $TOOL type seqpacket "$CID" 5001
 t dgram_refused $TOOL type dgram "$CID" 5001
@@ -216,6 +256,7 @@ t slow_reader_v1 slow_reader "$CID" 2097152 1 dev0
 t unplug_mid_transfer unplug_mid_transfer
 CID=$(cat "$(intf 1)/cid")
 t resync_mid_stream resync_mid_stream
+t uevent_on_sync uevent_on_sync
 t two_devices two_devices
 t v0_device v0_device
 t slow_reader_v0 slow_reader "$(cat "$(intf 2)/cid")" 1048576 0 dev1
