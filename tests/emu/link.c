@@ -253,7 +253,7 @@ static void final_sync(const struct emu_quad *q, const __u8 *payload,
 		 * would drop it and leave both ends waiting for the other.
 		 */
 		stat_inc(ST_forged_sync_restarts);
-		emu_log("the host answered a forged Sync (version %d, agreed %d): restarting the link\n",
+		emu_log("host answered a forged Sync (v%d, agreed %d): restarting\n",
 			v, emu.agreed);
 		restart_locked();
 		return;
