@@ -5,6 +5,9 @@
  *
  *   vsock_tool echo CID PORT SIZE...       echo each SIZE bytes, verify
  *   vsock_tool sink CID PORT BYTES         send BYTES, verify the checksum
+ *   vsock_tool psink CID PORT BYTES        the same with non-blocking
+ *                                          writes and poll(); the writer
+ *                                          must have had to wait
  *   vsock_tool source CID PORT BYTES [MS]  receive BYTES, verify, then EOF;
  *                                          sleep MS between 4 KiB reads
  *   vsock_tool parallel N CID PORT BYTES   N echo connections at once
@@ -33,7 +36,10 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,10 +179,47 @@ static int cmd_echo(int argc, char **argv)
 	return ret;
 }
 
-static int cmd_sink(int argc, char **argv)
+/*
+ * Write all of @buf to the non-blocking @fd, waiting in poll() whenever it
+ * is full; *@waits counts the waits. A socket that never becomes writable
+ * again within a minute fails.
+ */
+static int write_poll(int fd, const void *buf, size_t len,
+		      unsigned long *waits)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+	const __u8 *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n > 0) {
+			p += n;
+			len -= n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno != EAGAIN)
+			return -1;
+		(*waits)++;
+		n = poll(&pfd, 1, 60000);
+		if (n < 0 && errno != EINTR)
+			return -1;
+		if (!n) {
+			fprintf(stderr, "vsock_tool: not writable for 60 s\n");
+			errno = ETIMEDOUT;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int sink_run(int argc, char **argv, bool use_poll)
 {
 	__u64 total = strtoull(argv[2], NULL, 0), done = 0, want, got;
 	static __u8 buf[CHUNK];
+	unsigned long waits = 0;
 	__u8 hdr[8];
 	int fd, ret;
 
@@ -187,15 +230,23 @@ static int cmd_sink(int argc, char **argv)
 	vt_put_le64(hdr, total);
 	if (write_all(fd, hdr, 8))
 		return fail("write count");
+	if (use_poll && fcntl(fd, F_SETFL, O_NONBLOCK))
+		return fail("O_NONBLOCK");
 	want = VT_FNV_INIT;
 	while (done < total) {
 		size_t n = total - done < CHUNK ? total - done : CHUNK;
 
 		vt_pattern_fill(buf, n, done);
 		want = vt_fnv1a(want, buf, n);
-		if (write_all(fd, buf, n))
+		if (use_poll ? write_poll(fd, buf, n, &waits) :
+		    write_all(fd, buf, n))
 			return fail("sink write");
 		done += n;
+	}
+	if (use_poll) {
+		printf("waited in poll() %lu times\n", waits);
+		if (fcntl(fd, F_SETFL, 0))
+			return fail("blocking again");
 	}
 	ret = read_all(fd, hdr, 8);
 	if (ret)
@@ -208,7 +259,21 @@ static int cmd_sink(int argc, char **argv)
 	}
 	ret = expect_eof(fd);
 	close(fd);
+	if (use_poll && !waits) {
+		fprintf(stderr, "vsock_tool: the writer never had to wait\n");
+		return 1;
+	}
 	return ret;
+}
+
+static int cmd_sink(int argc, char **argv)
+{
+	return sink_run(argc, argv, false);
+}
+
+static int cmd_psink(int argc, char **argv)
+{
+	return sink_run(argc, argv, true);
 }
 
 static int recv_pattern(int fd, __u64 total, unsigned int delay_ms)
@@ -613,6 +678,7 @@ static const struct {
 } cmds[] = {
 	{ "echo", 3, cmd_echo },
 	{ "sink", 3, cmd_sink },
+	{ "psink", 3, cmd_psink },
 	{ "source", 3, cmd_source },
 	{ "parallel", 4, cmd_parallel },
 	{ "many", 4, cmd_many },

@@ -253,6 +253,8 @@ t socat_client socat_client
 t ncat_client ncat_client
 t ss_lists_sockets ss_lists_sockets
 t slow_reader_v1 slow_reader "$CID" 2097152 1 dev0
+# A slow device pauses a non-blocking writer, which poll() must wake.
+t poll_writable $TOOL psink "$CID" 5005 1048576
 t unplug_mid_transfer unplug_mid_transfer
 CID=$(cat "$(intf 1)/cid")
 t resync_mid_stream resync_mid_stream
