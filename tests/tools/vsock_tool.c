@@ -8,8 +8,11 @@
  *   vsock_tool psink CID PORT BYTES        the same with non-blocking
  *                                          writes and poll(); the writer
  *                                          must have had to wait
- *   vsock_tool source CID PORT BYTES [MS]  receive BYTES, verify, then EOF;
- *                                          sleep MS between 4 KiB reads
+ *   vsock_tool source CID PORT BYTES [MS [GO]]
+ *                                          receive BYTES, verify, then EOF;
+ *                                          sleep MS between 4 KiB reads;
+ *                                          read nothing until the file GO
+ *                                          exists
  *   vsock_tool parallel N CID PORT BYTES   N echo connections at once
  *   vsock_tool many N CID PORT BYTES       open N echo connections one by
  *                                          one, then move BYTES checked
@@ -313,6 +316,7 @@ static int cmd_source(int argc, char **argv)
 {
 	__u64 total = strtoull(argv[2], NULL, 0);
 	unsigned int delay = argc > 3 ? atoi(argv[3]) : 0;
+	const char *go = argc > 4 ? argv[4] : NULL;
 	__u8 hdr[8];
 	int fd, ret;
 
@@ -322,6 +326,9 @@ static int cmd_source(int argc, char **argv)
 	vt_put_le64(hdr, total);
 	if (write_all(fd, hdr, 8))
 		return fail("write count");
+	/* The caller decides when the device has filled our buffer. */
+	while (go && access(go, F_OK))
+		usleep(100000);
 	ret = recv_pattern(fd, total, delay);
 	close(fd);
 	return ret;
