@@ -181,8 +181,11 @@ void conn_deliver(struct emu_conn *c, const __u8 *data, size_t len)
 	if (emu.agreed < 1) {
 		while (c->state == CS_OPEN && !emu.stop && c->rx.len &&
 		       c->rx.len + len > emu.o.rx_buf) {
-			if (!stalled)
+			if (!stalled) {
 				stat_inc(ST_v0_stalls);
+				c->held = true;
+				pthread_cond_broadcast(&c->cond);
+			}
 			stalled = true;
 			pthread_cond_wait(&c->cond, &emu.lock);
 		}
@@ -199,6 +202,7 @@ void conn_deliver(struct emu_conn *c, const __u8 *data, size_t len)
 		return;
 	if (!c->we_paused) {
 		c->we_paused = true;
+		c->held = true;
 		stat_inc(ST_pause_sent);
 		queue_pkt(USB_VSOCK_PAUSE_PKT, &c->q,
 			  &(__u8){ USB_VSOCK_PAUSE }, 1, false);
@@ -313,6 +317,20 @@ static void svc_echo(struct emu_conn *c)
 			break;
 }
 
+/*
+ * A slow sink reads nothing until it has held the host back once, or until
+ * all of the left bytes have arrived: the flow control it is there to
+ * exercise then happens however fast or slow the link and the host are.
+ */
+static void svc_wait_held(struct emu_conn *c, __u64 left)
+{
+	pthread_mutex_lock(&emu.lock);
+	while (!c->held && c->rx.len < left && c->state == CS_OPEN &&
+	       !emu.stop)
+		pthread_cond_wait(&c->cond, &emu.lock);
+	pthread_mutex_unlock(&emu.lock);
+}
+
 static void svc_sink(struct emu_conn *c, bool slow)
 {
 	__u64 left, h = VT_FNV_INIT;
@@ -327,6 +345,8 @@ static void svc_sink(struct emu_conn *c, bool slow)
 	left = vt_get_le64(buf);
 	emu_dbg("conn %u: sink of %llu bytes\n", c->id,
 		(unsigned long long)left);
+	if (slow)
+		svc_wait_held(c, left);
 	while (left) {
 		n = svc_read(c, buf, left < max ? left : max);
 		if (n < 0)

@@ -102,6 +102,7 @@ struct emu_conn {
 	struct emu_buf tx;	/* service -> host */
 	bool host_paused;	/* the host sent Pause(1) */
 	bool we_paused;		/* we sent Pause(1) */
+	bool held;		/* the host was held back (Pause or v0 stall) */
 	bool finish_req;	/* the service is done: Finish after tx */
 	int connect_result;	/* outgoing: 0 pending, 1 accepted, -1 reset */
 	pthread_cond_t cond;	/* any change of the above */

@@ -14,7 +14,10 @@
  *                    the device sends N bytes of the source pattern, then
  *                    Finish
  *   refuse     5004  every Connect is answered with Reset
- *   slow-sink  5005  a sink that consumes at most --slow-rate bytes per 10 ms
+ *   slow-sink  5005  a sink that reads nothing until it has held the peer
+ *                    back once (Pause, or a stalled reader on version 0)
+ *                    or has all N bytes, then consumes at most --slow-rate
+ *                    bytes per 10 ms
  *   silent     5006  every Connect goes unanswered, as if lost
  *
  * A Connect to any other port is answered with Reset.
