@@ -57,13 +57,33 @@ connect_timeout() {
 	$TOOL echo "$CID" 5001 1000
 }
 
+# slow_reader CID BYTES VERSION EMU BUS: read BYTES from the source
+# service slowly, after the socket has filled past its buffer (256 KiB),
+# so that the host has had to hold the device back however fast the
+# link is: version 1 by pausing it, version 0 (no Pause) by no longer
+# reading the link.
 slow_reader() {
-	$TOOL source "$1" 5003 "$2" 20 || return 1
-	# Version 1 must have paused the device; version 0 cannot.
+	p0=$(ctl "$4" get paused_by_host)
+	rm -f /tmp/slow.go
+	$TOOL source "$1" 5003 "$2" 20 /tmp/slow.go &
+	pid=$!
+	filled=0
+	i=0
+	while [ $i -lt 600 ]; do
+		[ "$(cat "$(intf "$5")/rx_queued")" -le 262144 ] ||
+			{ filled=1; break; }
+		sleep 0.1
+		i=$((i + 1))
+	done
+	touch /tmp/slow.go
+	wait $pid || return 1
+	[ $filled = 1 ] || { echo "the socket never filled"; return 1; }
+	pauses=$(($(ctl "$4" get paused_by_host) - p0))
+	echo "$pauses Pause(1) from the host"
 	if [ "$3" = 1 ]; then
-		[ "$(ctl "$4" get paused_by_host)" -gt 0 ]
+		[ $pauses -gt 0 ]
 	else
-		[ "$(ctl "$4" get paused_by_host)" -eq 0 ]
+		[ $pauses -eq 0 ]
 	fi
 }
 
@@ -252,7 +272,7 @@ t dgram_refused $TOOL type dgram "$CID" 5001
 t socat_client socat_client
 t ncat_client ncat_client
 t ss_lists_sockets ss_lists_sockets
-t slow_reader_v1 slow_reader "$CID" 2097152 1 dev0
+t slow_reader_v1 slow_reader "$CID" 2097152 1 dev0 1
 # A slow device pauses a non-blocking writer, which poll() must wake.
 t poll_writable $TOOL psink "$CID" 5005 1048576
 t unplug_mid_transfer unplug_mid_transfer
@@ -261,7 +281,7 @@ t resync_mid_stream resync_mid_stream
 t uevent_on_sync uevent_on_sync
 t two_devices two_devices
 t v0_device v0_device
-t slow_reader_v0 slow_reader "$(cat "$(intf 2)/cid")" 1048576 0 dev1
+t slow_reader_v0 slow_reader "$(cat "$(intf 2)/cid")" 1048576 0 dev1 2
 
 stop_emu dev1
 stop_emu dev0
