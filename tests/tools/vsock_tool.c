@@ -66,18 +66,36 @@ static int fail(const char *what)
 	return 1;
 }
 
-static int vconnect(unsigned int cid, unsigned int port)
+/* connect() fd to CID:PORT, giving up after tmo. */
+static int connect_tmo(int fd, unsigned int cid, unsigned int port,
+		       const struct timeval *tmo)
 {
 	struct sockaddr_vm sa = {
 		.svm_family = AF_VSOCK,
 		.svm_cid = cid,
 		.svm_port = port,
 	};
+
+	if (setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, tmo,
+		       sizeof(*tmo)))
+		return -1;
+	return connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+}
+
+/*
+ * A connected socket, or -1. The core's default connect timeout is 2 s; a
+ * TCG guest under load, or a device busy with hostile traffic, can take
+ * longer to answer, while a refused port still fails at once, so wait a
+ * minute.
+ */
+static int vconnect(unsigned int cid, unsigned int port)
+{
+	const struct timeval tmo = { 60, 0 };
 	int fd = socket(AF_VSOCK, SOCK_STREAM, 0);
 
 	if (fd < 0)
 		return -1;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+	if (connect_tmo(fd, cid, port, &tmo)) {
 		int err = errno;
 
 		close(fd);
@@ -389,12 +407,7 @@ static int cmd_parallel(int argc, char **argv)
 static int connect_n(struct par *p, int n, const char *cid, const char *port)
 {
 	struct rlimit rl = { n + 64, n + 64 };
-	struct timeval tmo = { 60, 0 };
-	struct sockaddr_vm sa = {
-		.svm_family = AF_VSOCK,
-		.svm_cid = atoi(cid),
-		.svm_port = atoi(port),
-	};
+	const struct timeval tmo = { 60, 0 };
 	int made;
 
 	if (setrlimit(RLIMIT_NOFILE, &rl)) {
@@ -407,9 +420,7 @@ static int connect_n(struct par *p, int n, const char *cid, const char *port)
 		if (fd < 0)
 			break;
 		p[made].fd = fd;
-		if (setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT,
-			       &tmo, sizeof(tmo)) ||
-		    connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		if (connect_tmo(fd, atoi(cid), atoi(port), &tmo)) {
 			close(fd);
 			break;
 		}
@@ -597,11 +608,6 @@ static int cmd_refused(int argc, char **argv)
 
 static int cmd_timeout(int argc, char **argv)
 {
-	struct sockaddr_vm sa = {
-		.svm_family = AF_VSOCK,
-		.svm_cid = atoi(argv[0]),
-		.svm_port = atoi(argv[1]),
-	};
 	long ms = atol(argv[2]);
 	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = ms % 1000 * 1000 };
 	int fd = socket(AF_VSOCK, SOCK_STREAM, 0);
@@ -610,16 +616,12 @@ static int cmd_timeout(int argc, char **argv)
 	(void)argc;
 	if (fd < 0)
 		return fail("socket");
-	if (setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &tv,
-		       sizeof(tv))) {
-		ret = fail("SO_VM_SOCKETS_CONNECT_TIMEOUT");
-	} else if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+	if (!connect_tmo(fd, atoi(argv[0]), atoi(argv[1]), &tv))
 		fprintf(stderr, "vsock_tool: connect succeeded\n");
-	} else if (errno != ETIMEDOUT) {
+	else if (errno != ETIMEDOUT)
 		ret = fail("connect did not time out");
-	} else {
+	else
 		ret = 0;
-	}
 	close(fd);
 	return ret;
 }
