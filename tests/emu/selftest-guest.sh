@@ -100,11 +100,16 @@ ctl /tmp/emu0.sock reset-stats
 host "v1 device, v0 host" --serial emu0 --ctl /tmp/emu0.sock --version 0 \
 	--tests echo,slow-sink,device-connect proto
 
-# Unplug in the middle of a transfer, then replug.
+# Unplug in the middle of a transfer, then replug: as soon as data flows,
+# with far more to come than could be moved before the unplug.
 ctl /tmp/emu0.sock reset-stats
-$HOST --serial emu0 --size 5000000 --tests source proto > /tmp/unplug.out 2>&1 &
+$HOST --serial emu0 --size 20000000 --tests source proto > /tmp/unplug.out 2>&1 &
 hp=$!
-sleep 3
+i=0
+while [ "$(ctl /tmp/emu0.sock get tx_data_bytes)" -eq 0 ] && [ $i -lt 600 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
 check "unplug: command" ctl /tmp/emu0.sock unplug
 wait $hp
 st=$?

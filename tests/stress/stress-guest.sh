@@ -175,17 +175,6 @@ pause_forever() {
 	[ $st -eq 0 ] && dev0_recovers && dev1_ok
 }
 
-# wait_line FILE PID WORD SEC: until FILE has WORD; fails if PID ends
-# first or after SEC seconds.
-wait_line() {
-	end=$(($(date +%s) + $4))
-	until grep -q "$3" "$1"; do
-		kill -0 "$2" 2> /dev/null || return 1
-		[ "$(date +%s)" -lt $end ] || return 1
-		sleep 0.2
-	done
-}
-
 # Unplug dev0 with 16 connections in flight, COUNT times: every socket
 # must wake with ECONNRESET (vsock_tool streams exits 0 then) within 30 s.
 unplug_cycles() {

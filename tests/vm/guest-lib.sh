@@ -63,6 +63,17 @@ stop_emu() {
 	done
 }
 
+# wait_line FILE PID WORD SEC: until FILE has WORD; fails if PID ends
+# first or after SEC seconds.
+wait_line() {
+	end=$(($(date +%s) + $4))
+	until grep -q "$3" "$1"; do
+		kill -0 "$2" 2> /dev/null || return 1
+		[ "$(date +%s)" -lt $end ] || return 1
+		sleep 0.2
+	done
+}
+
 # The interface of the device on dummy_hcd instance BUS.
 intf() { echo "$DRV/$1-1:1.0/usb_vsock"; }
 

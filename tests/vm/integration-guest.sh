@@ -27,12 +27,11 @@ cid_matches() {
 accept_from_device() {
 	$TOOL accept 7000 1 recv 300000 > /tmp/accept.log 2>&1 &
 	pid=$!
-	i=0
-	until grep -q listening /tmp/accept.log || [ $i -ge 50 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	ctl dev0 connect 7000 source 300000 || { kill $pid; return 1; }
+	if ! wait_line /tmp/accept.log $pid listening 60 ||
+	   ! ctl dev0 connect 7000 source 300000; then
+		kill $pid
+		return 1
+	fi
 	wait $pid
 }
 
@@ -43,17 +42,19 @@ close_host_side() {
 
 # A Connect the device never answers: connect() times out, the host
 # aborts the connection on the wire with a Reset, and the link stays up.
+# The device takes packets in order: once it has the Reset, it has
+# counted the Connect.
 connect_timeout() {
 	unanswered=$(ctl dev0 get unanswered)
 	resets=$(ctl dev0 get host_resets)
 	$TOOL timeout "$CID" 5006 500 || return 1
-	[ "$(ctl dev0 get unanswered)" -eq $((unanswered + 1)) ] || return 1
 	i=0
 	until [ "$(ctl dev0 get host_resets)" -gt "$resets" ]; do
-		[ $i -lt 50 ] || { echo "no Reset after the timeout"; return 1; }
+		[ $i -lt 600 ] || { echo "no Reset after the timeout"; return 1; }
 		sleep 0.1
 		i=$((i + 1))
 	done
+	[ "$(ctl dev0 get unanswered)" -eq $((unanswered + 1)) ] &&
 	$TOOL echo "$CID" 5001 1000
 }
 
@@ -87,18 +88,33 @@ slow_reader() {
 	fi
 }
 
-# The wire has no half-close: stdin's EOF makes the client send Finish,
-# which ends the whole connection, so the input stays open until the echo
-# is back.
+# feed LINE FILE: print LINE, then keep the pipe open until FILE holds
+# it (a minute at most). The wire has no half-close: stdin's EOF makes a
+# client send Finish, which ends the whole connection, so its input stays
+# open until the echo is back.
+feed() {
+	echo "$1"
+	i=0
+	until grep -q "^$1\$" "$2" 2> /dev/null || [ $i -ge 600 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+}
+
+# shellcheck disable=SC2094 # feed waits for what the client writes
 socat_client() {
-	out=$( (echo hello-socat; sleep 3) |
-		socat -t 10 - "VSOCK-CONNECT:$CID:5001")
+	feed hello-socat /tmp/socat.out |
+		socat -t 10 - "VSOCK-CONNECT:$CID:5001" > /tmp/socat.out
+	out=$(cat /tmp/socat.out)
 	echo "socat said: $out"
 	[ "$out" = hello-socat ]
 }
 
+# shellcheck disable=SC2094
 ncat_client() {
-	out=$( (echo hello-ncat; sleep 3) | ncat --vsock "$CID" 5001)
+	feed hello-ncat /tmp/ncat.out |
+		ncat --vsock "$CID" 5001 > /tmp/ncat.out
+	out=$(cat /tmp/ncat.out)
 	echo "ncat said: $out"
 	[ "$out" = hello-ncat ]
 }
@@ -106,7 +122,7 @@ ncat_client() {
 ss_lists_sockets() {
 	$TOOL stream "$CID" 5001 > /tmp/ss-stream.log 2>&1 &
 	pid=$!
-	sleep 2
+	wait_line /tmp/ss-stream.log $pid connected 60 || return 1
 	ss --vsock -a -n > /tmp/ss.out 2>&1
 	st=$?
 	kill $pid
@@ -117,8 +133,7 @@ ss_lists_sockets() {
 unplug_mid_transfer() {
 	$TOOL stream "$CID" 5001 > /tmp/stream.log 2>&1 &
 	pid=$!
-	sleep 2
-	grep -q connected /tmp/stream.log || return 1
+	wait_line /tmp/stream.log $pid connected 60 || return 1
 	ctl dev0 unplug || return 1
 	wait $pid
 	st=$?
@@ -134,8 +149,7 @@ resync_mid_stream() {
 	n=$(ctl dev0 get syncs)
 	$TOOL stream "$CID" 5001 > /tmp/resync.log 2>&1 &
 	pid=$!
-	sleep 2
-	grep -q connected /tmp/resync.log || return 1
+	wait_line /tmp/resync.log $pid connected 60 || return 1
 	ctl dev0 resync || return 1
 	wait $pid
 	st=$?
@@ -154,13 +168,20 @@ uevent_on_sync() {
 	uevent sh -c 'env | grep -E "^(ACTION|DEVPATH|USB_VSOCK_[A-Z]+)=" |
 		sort | tr "\n" " " >> /tmp/uevents; echo >> /tmp/uevents' &
 	pid=$!
-	sleep 1
+	# The listener is up once it hears a uevent of our own making.
+	i=0
+	until grep -q "DEVPATH=/devices/virtual/mem/null" /tmp/uevents; do
+		[ $i -lt 300 ] || { kill $pid; echo "no listener"; return 1; }
+		echo change > /sys/devices/virtual/mem/null/uevent
+		sleep 0.2
+		i=$((i + 1))
+	done
 	n=$(ctl dev0 get syncs)
 	want="ACTION=change DEVPATH=/.*/1-1:1\.0 USB_VSOCK_CID=$CID"
 	want="$want USB_VSOCK_STATE=up USB_VSOCK_VERSION=1 "
 	ctl dev0 resync && ctl dev0 wait-sync 30 $((n + 1)) || st=1
 	i=0
-	until grep -q "^$want\$" /tmp/uevents || [ $i -ge 50 ]; do
+	until grep -q "^$want\$" /tmp/uevents || [ $i -ge 600 ]; do
 		sleep 0.1
 		i=$((i + 1))
 	done
