@@ -114,7 +114,8 @@ static int cmd_get(struct ctl_out *co, const char *key)
 
 static int cmd_connect(struct ctl_out *co, char **arg, int nargs)
 {
-	long long deadline = now_ms() + 5000;
+	/* Long enough for a loaded TCG guest: only a hang guard. */
+	long long deadline = now_ms() + 30000;
 	struct emu_conn *c;
 	struct emu_quad q;
 	enum emu_svc svc;

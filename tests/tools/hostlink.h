@@ -21,6 +21,8 @@
 #define LISTEN_SINK	6001
 #define LISTEN_ECHO	6002
 #define DATA_MS		120000
+/* A bound on waiting for what must happen: a hang guard, not a timing test. */
+#define WAIT_MS		30000
 
 struct hq {
 	uint32_t dcid;
@@ -112,5 +114,7 @@ int echo_check(struct hlink *l, struct hconn *c, size_t len, uint32_t seed);
 int check_source(struct hconn *c, uint64_t count);
 int sink_check(struct hlink *l, struct hconn *c, size_t count);
 long long ctl_get(struct hlink *l, const char *key);
+long long ctl_wait(struct hlink *l, const char *key, long long want);
+int link_barrier(struct hlink *l);
 
 #endif /* HOSTLINK_H */

@@ -127,6 +127,21 @@ fail:
 	return 1;
 }
 
+/*
+ * The emulator's counter key once it has reached want, or after 30 s: a
+ * transfer completed on the host may still wait for the device's reader.
+ */
+static long long ctl_wait_for(const struct uf_opts *o, const char *key,
+			      long long want)
+{
+	long long end = uf_now_ms() + 30000, v = -1;
+
+	while (!uf_ctl_get(NULL, o->ctl, key, &v) && v < want &&
+	       uf_now_ms() < end)
+		usleep(20000);
+	return v;
+}
+
 static int raw_out(const struct uf_opts *o)
 {
 	uint8_t *buf = malloc(o->size);
@@ -156,9 +171,8 @@ static int raw_out(const struct uf_opts *o)
 	       io.out_bytes / 1e6 / ((t - t0) / 1e3), o->out_urbs, o->size);
 	bad = io.error || !io.out_bytes;
 	if (o->ctl) {
-		usleep(200000);
+		got = ctl_wait_for(o, "rx_bytes", io.out_bytes);
 		uf_ctl_get(NULL, o->ctl, "raw_pattern_errors", &errs);
-		uf_ctl_get(NULL, o->ctl, "rx_bytes", &got);
 		printf("raw-out: the device got %lld bytes, %lld transfers off the pattern\n",
 		       got, errs);
 		bad |= errs || got != (long long)io.out_bytes;
@@ -173,12 +187,18 @@ fail:
 	return 1;
 }
 
-/* Device reads completed (and their bytes) since the last call. */
-static void reads_since(const struct uf_opts *o, long long *n, long long *b)
+/*
+ * Device reads completed (and their bytes) since the last call, once at
+ * least want more have (or after 30 s), and 300 ms later, so that a read
+ * too many shows.
+ */
+static void reads_since(const struct uf_opts *o, long long want,
+			long long *n, long long *b)
 {
 	static long long n0, b0;
 	long long n1 = 0, b1 = 0;
 
+	ctl_wait_for(o, "rx_transfers", n0 + want);
 	usleep(300000);
 	uf_ctl_get(NULL, o->ctl, "rx_transfers", &n1);
 	uf_ctl_get(NULL, o->ctl, "rx_bytes", &b1);
@@ -217,12 +237,12 @@ static int out_probe(const struct uf_opts *o)
 	    uf_io_init(&io, &d, 0, 64, 1, sizeof(buf)))
 		goto fail;
 	memset(buf, 0x5a, sizeof(buf));
-	reads_since(o, &n, &b);
+	reads_since(o, 0, &n, &b);
 	for (i = 0; i < (int)ARRAY_SIZE(probes); i++) {
 		io.zero_packet = probes[i].zp;
 		uf_send(&io, buf, probes[i].len);
 		uf_flush(&io, 3000);
-		reads_since(o, &n, &b);
+		reads_since(o, probes[i].reads, &n, &b);
 		zp = probes[i].zp ? " with ZERO_PACKET" : "";
 		note = n == probes[i].reads ? "" : " UNEXPECTED";
 		printf("out-probe: a %zu-byte OUT transfer%s, ", probes[i].len,
@@ -236,7 +256,7 @@ static int out_probe(const struct uf_opts *o)
 		io.zero_packet = false;
 		uf_send(&io, buf, 100);
 		uf_flush(&io, 3000);
-		reads_since(o, &n, &b);
+		reads_since(o, 1, &n, &b);
 		printf("out-probe:   then a 100-byte transfer: %lld reads, %lld bytes\n",
 		       n, b);
 	}

@@ -44,7 +44,7 @@ static int t_sync(struct hlink *l)
 static int t_echo_ping(struct hlink *l)
 {
 	static const char ping[] = "ping 1234";
-	long long deadline = uf_now_ms() + 3000;
+	long long deadline = uf_now_ms() + WAIT_MS;
 	struct hq q = { 1, 2, 3, 4 };
 
 	l->got_echo_reply = false;
@@ -112,9 +112,7 @@ static int t_unknown(struct hlink *l)
 	long long before = ctl_get(l, "unknown_data");
 
 	send_pkt(l, USB_VSOCK_DATA, &q, "lost", 4);
-	uf_flush(&l->io, 2000);
-	pump_for(l, 100);
-	if (ctl_get(l, "unknown_data") != before + 1) {
+	if (ctl_wait(l, "unknown_data", before + 1) != before + 1) {
 		uf_log("unknown_data did not count the packet\n");
 		return -1;
 	}
@@ -190,7 +188,8 @@ static int t_pause(struct hlink *l)
 		;
 	p = USB_VSOCK_PAUSE;
 	send_pkt(l, USB_VSOCK_PAUSE_PKT, &c->q, &p, 1);
-	pump_for(l, 300);	/* what was in flight */
+	if (link_barrier(l))	/* what was in flight is in */
+		return -1;
 	mark = c->rx_len;
 	pump_for(l, 700);
 	if (c->rx_len != mark || mark >= count) {
@@ -309,9 +308,7 @@ static int t_resync(struct hlink *l)
 	if (l->o->ctl) {
 		unknown0 = ctl_get(l, "unknown_data");
 		send_pkt(l, USB_VSOCK_DATA, &old.q, "old", 3);
-		uf_flush(&l->io, 2000);
-		pump_for(l, 100);
-		if (ctl_get(l, "unknown_data") != unknown0 + 1) {
+		if (ctl_wait(l, "unknown_data", unknown0 + 1) != unknown0 + 1) {
 			uf_log("the old connection survived the Sync\n");
 			return -1;
 		}
@@ -338,9 +335,7 @@ static int t_split(struct hlink *l)
 	memset(buf + HDR, 'x', 200);
 	uf_send(&l->io, buf, HDR + 100);
 	uf_send(&l->io, buf + HDR + 100, 100);
-	uf_flush(&l->io, 2000);
-	pump_for(l, 200);
-	if (ctl_get(l, "proto_errors") != errs0 + 1 ||
+	if (ctl_wait(l, "proto_errors", errs0 + 1) != errs0 + 1 ||
 	    uf_ctl(&l->io, l->o->ctl, "status", reply, sizeof(reply)) ||
 	    strncmp(reply, "state=wait-sync", 15)) {
 		uf_log("no protocol error for a split packet: %s\n", reply);
@@ -367,9 +362,7 @@ static int t_split(struct hlink *l)
 		memcpy(buf + len + HDR, data, 576);
 	}
 	uf_send(&l->io, buf, len);
-	uf_flush(&l->io, 2000);
-	pump_for(l, 200);
-	if (ctl_get(l, "proto_errors") != errs0 + 2) {
+	if (ctl_wait(l, "proto_errors", errs0 + 2) != errs0 + 2) {
 		uf_log("no protocol error for a %zu-byte transfer\n", len);
 		return -1;
 	}
@@ -416,8 +409,7 @@ static int t_bad_sync(struct hlink *l)
 	if (handshake_begin(l, l->o->version) ||
 	    handshake_finish(l, "vsock:7"))
 		return -1;
-	pump_for(l, 200);
-	if (ctl_get(l, "proto_errors") != errs0 + 1 ||
+	if (ctl_wait(l, "proto_errors", errs0 + 1) != errs0 + 1 ||
 	    uf_ctl(&l->io, l->o->ctl, "status", reply, sizeof(reply)) ||
 	    strncmp(reply, "state=wait-sync", 15)) {
 		uf_log("a final Sync of version 7 was taken: %s\n", reply);
@@ -433,10 +425,8 @@ static int t_bad_sync(struct hlink *l)
 	buf[HDR + 6] = '0' + l->o->version;
 	put_hdr(buf + HDR + USB_VSOCK_VERSION_LEN, USB_VSOCK_ECHO, NULL, 0);
 	uf_send(&l->io, buf, 2 * HDR + USB_VSOCK_VERSION_LEN);
-	uf_flush(&l->io, 2000);
-	pump_for(l, 200);
-	if (ctl_get(l, "err_sync_not_last") < 1 ||
-	    ctl_get(l, "proto_errors") != errs0 + 2) {
+	if (ctl_wait(l, "proto_errors", errs0 + 2) != errs0 + 2 ||
+	    ctl_get(l, "err_sync_not_last") < 1) {
 		uf_log("no protocol error for a packet after a Sync\n");
 		return -1;
 	}
@@ -578,7 +568,11 @@ int zlp_probe(const struct uf_opts *o)
 		goto fail;
 	for (i = 0; i < 2; i++) {
 		size_t base = c->rx_len, len = sizes[i];
-		long long t = uf_now_ms(), deadline = t + 1000;
+		/* Without a ZLP only a URB that fills up completes. */
+		bool expect = o->expect_zlp ||
+			      (HDR + len) % l->io.in[0].size == 0;
+		/* Long for what must come, 1 s for what must not. */
+		long long deadline = uf_now_ms() + (expect ? WAIT_MS : 1000);
 		uint8_t buf[2 * MTU];
 		struct hq q = c->q;
 		bool arrived;
@@ -601,14 +595,12 @@ int zlp_probe(const struct uf_opts *o)
 		arrived = c->rx_len >= base + len;
 		printf("zlp-probe: a %zu-byte IN transfer into %zu-byte URBs %s\n",
 		       HDR + len, l->io.in[0].size,
-		       arrived ? "arrived" : "did NOT arrive within 1 s");
-		/* Without a ZLP only a URB that fills up completes. */
-		if (arrived != (o->expect_zlp ||
-				(HDR + len) % l->io.in[0].size == 0))
+		       arrived ? "arrived" : "did NOT arrive in time");
+		if (arrived != expect)
 			bad++;
 		if (!arrived) {	/* flush it with one more byte */
 			send_data(l, c, buf, 1);
-			deadline = uf_now_ms() + 2000;
+			deadline = uf_now_ms() + WAIT_MS;
 			while (c->rx_len < base + len + 1 &&
 			       pump_until(l, deadline))
 				;
