@@ -162,8 +162,7 @@ hostile() {
 pause_forever() {
 	$TOOL stream "$(cid0)" 5001 > /tmp/pstream.log 2>&1 &
 	pid=$!
-	sleep 2
-	grep -q connected /tmp/pstream.log || return 1
+	wait_line /tmp/pstream.log $pid connected 60 || return 1
 	ctl dev0 hostile pause 50 && ctl dev0 wait-hostile 600 || return 1
 	sent 50
 	sleep 3
@@ -315,8 +314,7 @@ slow_readers() {
 module_lifetime() {
 	$TOOL stream "$(cid1)" 5001 > /tmp/pin.log 2>&1 &
 	pid=$!
-	sleep 2
-	grep -q connected /tmp/pin.log || return 1
+	wait_line /tmp/pin.log $pid connected 60 || return 1
 	if rmmod usb_vsock 2> /tmp/rmmod.err; then
 		echo "rmmod succeeded with a socket open"
 		return 1
@@ -328,7 +326,7 @@ module_lifetime() {
 	stop_emu dev1
 	stop_emu dev0
 	i=0
-	until rmmod usb_vsock 2> /tmp/rmmod.err || [ $i -ge 50 ]; do
+	until rmmod usb_vsock 2> /tmp/rmmod.err || [ $i -ge 300 ]; do
 		sleep 0.2
 		i=$((i + 1))
 	done
@@ -336,7 +334,6 @@ module_lifetime() {
 	[ ! -d /sys/module/usb_vsock ]
 }
 
-# Slab and available memory must not have grown out of bounds.
 # Slab and available memory must not have grown out of bounds, at the end
 # or at any sample during the run. KASAN's quarantine alone may hold
 # 1/32 of the memory (64 MiB) in freed slab objects.
