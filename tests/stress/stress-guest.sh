@@ -58,23 +58,15 @@ dev1_ok() {
 	r=$(cat /tmp/bg.rounds 2> /dev/null || echo 0)
 	[ -s /tmp/bg.fail ] && { cat /tmp/bg.fail; return 1; }
 	# It must still be making progress.
-	i=0
-	while [ "$(cat /tmp/bg.rounds)" = "$r" ] && [ $i -lt 300 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	[ "$(cat /tmp/bg.rounds)" != "$r" ] || { echo "dev1 echo stalled"; return 1; }
+	wait_for 30 file_gt /tmp/bg.rounds "$r" ||
+		{ echo "dev1 echo stalled"; return 1; }
 	$TOOL echo "$(cid1)" 5001 1 1024 65536
 }
 
 # After a hostile run dev0 must synchronize again and serve echo.
 dev0_recovers() {
 	ctl dev0 wait-sync 120 || { dev0_report; return 1; }
-	i=0
-	until [ "$(cat "$(intf 1)/state")" = up ] || [ $i -ge 300 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
+	wait_for 30 iface_up 1
 	cat "$(intf 1)/state"
 	$TOOL echo "$(cid0)" 5001 1 1000 4096
 }
@@ -104,6 +96,16 @@ hostile_wait() {
 # stat0 NAME: a counter of dev0's interface.
 stat0() { cat "$(intf 1)/$1"; }
 
+# flood_answered N: connect_flood's N Connects have had their Accept or
+# Reset, or had the reply dropped; a, r and d say how many of each since
+# a0, r0 and d0.
+flood_answered() {
+	a=$(($(ctl dev0 get rx_accept) - a0))
+	r=$(($(ctl dev0 get rx_reset) - r0))
+	d=$(($(stat0 tx_dropped) - d0))
+	[ $((a + r + d)) -ge "$1" ]
+}
+
 # connect_flood COUNT: COUNT transfers packed with Connects, half to the
 # host listener on port 7000 (its backlog fills), half to closed ports.
 # They are valid packets: the link must not resync, and every Connect
@@ -119,15 +121,7 @@ connect_flood() {
 	hostile_wait "$1" || return 1
 	n=$(($(ctl dev0 get hostile_connects) - c0))
 	sent "$1"
-	i=0
-	while :; do
-		a=$(($(ctl dev0 get rx_accept) - a0))
-		r=$(($(ctl dev0 get rx_reset) - r0))
-		d=$(($(stat0 tx_dropped) - d0))
-		[ $((a + r + d)) -ge "$n" ] || [ $i -ge 300 ] && break
-		sleep 0.1
-		i=$((i + 1))
-	done
+	wait_for 30 flood_answered "$n"
 	echo "$n Connects: $a Accepts, $r Resets, $d replies dropped; resyncs $s0 -> $(stat0 resyncs)"
 	say "connect flood: $n Connects: $a Accepts, $r Resets, $d replies dropped"
 	[ "$(stat0 resyncs)" = "$s0" ] && [ $((a + r + d)) -eq "$n" ] &&
@@ -189,23 +183,14 @@ unplug_cycles() {
 			return 1
 		fi
 		ctl dev0 unplug || return 1
-		end=$(($(date +%s) + 30))
-		while kill -0 $pid 2> /dev/null && [ "$(date +%s)" -lt $end ]; do
-			sleep 0.2
-		done
-		if kill -0 $pid 2> /dev/null; then
+		if ! wait_for 30 exited $pid; then
 			echo "cycle $c: sockets still blocked 30 s after the unplug"
 			kill $pid
 			return 1
 		fi
 		wait $pid || { echo "cycle $c:"; cat /tmp/us.log; return 1; }
 		ctl dev0 replug && ctl dev0 wait-sync 60 > /dev/null || return 1
-		i=0
-		until [ -d "$DRV/1-1:1.0" ] && [ "$(stat0 state)" = up ] ||
-		      [ $i -ge 300 ]; do
-			sleep 0.1
-			i=$((i + 1))
-		done
+		wait_for 30 iface_up 1
 		c=$((c + 1))
 	done
 	echo "$c unplug cycles, 16 sockets woken with ECONNRESET in each"
@@ -226,22 +211,17 @@ emu_kills() {
 		rm -f /tmp/dev0.sock
 		$EMU -n dev0 -u dummy_udc.0 --mute > /tmp/dev0.log 2>&1 &
 		pid=$!
-		i=0
-		until [ "$(ctl dev0 get rx_sync 2> /dev/null || echo 0)" -ge $want ]; do
-			i=$((i + 1))
-			[ $i -lt 300 ] || { echo "cycle $c: no Sync from the host"; cat /tmp/dev0.log; return 1; }
-			sleep 0.1
-		done
+		if ! wait_for 30 emu_ge dev0 rx_sync $want; then
+			echo "cycle $c: no Sync from the host"
+			cat /tmp/dev0.log
+			return 1
+		fi
 		st=$(stat0 state)
 		[ "$st" = syncing ] || { echo "cycle $c: state $st, not syncing"; return 1; }
 		kill -9 $pid
 		wait $pid 2> /dev/null
-		i=0
-		while [ -d "$DRV/1-1:1.0" ]; do
-			i=$((i + 1))
-			[ $i -lt 300 ] || { echo "cycle $c: the interface stayed bound"; return 1; }
-			sleep 0.1
-		done
+		wait_for 30 test ! -d "$DRV/1-1:1.0" ||
+			{ echo "cycle $c: the interface stayed bound"; return 1; }
 		c=$((c + 1))
 	done
 	echo "$c emulators killed mid-handshake, the host's Sync retry seen"
@@ -287,12 +267,7 @@ slow_readers() {
 	done
 	# A bound on the wait so that a device that never floods fails the
 	# test instead of hanging it; filling 16 x 256 KiB takes seconds.
-	i=0
-	while [ $(($(ctl dev0 get paused_by_host) - p0)) -lt "$1" ] &&
-		[ $i -lt 1500 ]; do
-		sleep 0.2
-		i=$((i + 1))
-	done
+	wait_for 300 emu_ge dev0 paused_by_host $((p0 + $1))
 	filled=$(($(ctl dev0 get paused_by_host) - p0))
 	touch /tmp/slow.go
 	bad=0
@@ -310,12 +285,14 @@ slow_readers() {
 	dev1_ok
 }
 
+unload() { rmmod usb_vsock 2> /tmp/rmmod.err; }
+
 # An open socket pins the module; closing it lets rmmod go.
 module_lifetime() {
 	$TOOL stream "$(cid1)" 5001 > /tmp/pin.log 2>&1 &
 	pid=$!
 	wait_line /tmp/pin.log $pid connected 60 || return 1
-	if rmmod usb_vsock 2> /tmp/rmmod.err; then
+	if unload; then
 		echo "rmmod succeeded with a socket open"
 		return 1
 	fi
@@ -325,11 +302,7 @@ module_lifetime() {
 	wait $pid
 	stop_emu dev1
 	stop_emu dev0
-	i=0
-	until rmmod usb_vsock 2> /tmp/rmmod.err || [ $i -ge 300 ]; do
-		sleep 0.2
-		i=$((i + 1))
-	done
+	wait_for 60 unload
 	cat /tmp/rmmod.err
 	[ ! -d /sys/module/usb_vsock ]
 }

@@ -278,7 +278,7 @@ static void reset_conns(struct hlink *l)
 int handshake_begin(struct hlink *l, int version)
 {
 	char magic[] = USB_VSOCK_VERSION1;
-	long long deadline = uf_now_ms() + WAIT_MS;
+	long long deadline = uf_now_ms() + UF_WAIT_MS;
 	struct hq q = { .dcid = USB_VSOCK_CID_ANY,
 			.hcid = USB_VSOCK_CID_HOST };
 	int v;
@@ -291,7 +291,7 @@ int handshake_begin(struct hlink *l, int version)
 	while (!l->dev_sync && pump_until(l, deadline))
 		;
 	if (!l->dev_sync) {
-		uf_log("no Sync from the device in %d s\n", WAIT_MS / 1000);
+		uf_log("no Sync from the device in %d s\n", UF_WAIT_MS / 1000);
 		return -1;
 	}
 	if (l->dev_sync_len != USB_VSOCK_VERSION_LEN ||
@@ -317,7 +317,7 @@ int handshake_finish(struct hlink *l, const char *payload)
 		cid = 3;
 	q.dcid = cid;
 	send_pkt(l, USB_VSOCK_SYNC, &q, payload, strlen(payload));
-	if (uf_flush(&l->io, WAIT_MS))
+	if (uf_flush(&l->io, UF_WAIT_MS))
 		return -1;
 	l->cid = cid;
 	l->version = payload[6] - '0';
@@ -354,7 +354,7 @@ struct hconn *hconnect_ms(struct hlink *l, uint32_t port, int ms)
 
 struct hconn *hconnect(struct hlink *l, uint32_t port)
 {
-	return hconnect_ms(l, port, WAIT_MS);
+	return hconnect_ms(l, port, UF_WAIT_MS);
 }
 
 /* Send Data, one packet per transfer, obeying Pause. */
@@ -421,7 +421,7 @@ void fill_random(uint8_t *buf, size_t len, uint32_t seed)
 
 int close_conn(struct hlink *l, struct hconn *c)
 {
-	long long deadline = uf_now_ms() + WAIT_MS;
+	long long deadline = uf_now_ms() + UF_WAIT_MS;
 
 	if (c->state != HC_OPEN)
 		return 0;
@@ -504,18 +504,10 @@ long long ctl_get(struct hlink *l, const char *key)
 	return v;
 }
 
-/*
- * The emulator's counter key once it has reached want, or after WAIT_MS: a
- * transfer sent is not yet a transfer the device has parsed.
- */
+/* uf_ctl_wait() on the link's emulator, moving the link meanwhile. */
 long long ctl_wait(struct hlink *l, const char *key, long long want)
 {
-	long long deadline = uf_now_ms() + WAIT_MS, v;
-
-	while ((v = ctl_get(l, key)) >= 0 && v < want &&
-	       pump_until(l, deadline))
-		pump_for(l, 20);
-	return v;
+	return uf_ctl_wait(&l->io, l->o->ctl, key, want);
 }
 
 /*
@@ -526,7 +518,7 @@ long long ctl_wait(struct hlink *l, const char *key, long long want)
 int link_barrier(struct hlink *l)
 {
 	static const char tag[] = "barrier";
-	long long deadline = uf_now_ms() + WAIT_MS;
+	long long deadline = uf_now_ms() + UF_WAIT_MS;
 	struct hq q = { 1, 2, 3, 4 };
 
 	l->got_echo_reply = false;

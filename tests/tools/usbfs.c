@@ -521,3 +521,36 @@ int uf_ctl_get(struct uf_io *io, const char *sock, const char *key,
 	*val = strtoll(reply, NULL, 0);
 	return 0;
 }
+
+/* Let ms pass, moving io's URBs meanwhile if there is an io. */
+static void uf_idle(struct uf_io *io, int ms)
+{
+	long long end = uf_now_ms() + ms;
+
+	if (!io) {
+		usleep(ms * 1000);
+		return;
+	}
+	while (!io->error && uf_now_ms() < end)
+		uf_pump(io, 10);
+}
+
+/*
+ * The emulator's counter key once it has reached want, or after UF_WAIT_MS
+ * (-1 if the emulator cannot be asked): what the host has sent is not yet
+ * what the device has handled. With io, its URBs keep moving meanwhile, so
+ * that a device waiting to send is not held up by the wait.
+ */
+long long uf_ctl_wait(struct uf_io *io, const char *sock, const char *key,
+		      long long want)
+{
+	long long end = uf_now_ms() + UF_WAIT_MS, v;
+
+	for (;;) {
+		if (uf_ctl_get(io, sock, key, &v))
+			return -1;
+		if (v >= want || uf_now_ms() >= end || (io && io->error))
+			return v;
+		uf_idle(io, 20);
+	}
+}

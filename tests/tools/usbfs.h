@@ -15,6 +15,9 @@
 #define __printf(a, b) UF_ATTR((__format__(__printf__, a, b)))
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* How long a test waits for what must happen, as a guard against hangs. */
+#define UF_WAIT_MS	30000
+
 struct uf_match {
 	unsigned int vid;
 	int pid;		/* -1: any */
@@ -113,5 +116,7 @@ int uf_ctl(struct uf_io *io, const char *sock, const char *cmd, char *reply,
 	   size_t size);
 int uf_ctl_get(struct uf_io *io, const char *sock, const char *key,
 	       long long *val);
+long long uf_ctl_wait(struct uf_io *io, const char *sock, const char *key,
+		      long long want);
 
 #endif /* USBFS_H */

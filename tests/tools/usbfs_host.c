@@ -127,21 +127,6 @@ fail:
 	return 1;
 }
 
-/*
- * The emulator's counter key once it has reached want, or after 30 s: a
- * transfer completed on the host may still wait for the device's reader.
- */
-static long long ctl_wait_for(const struct uf_opts *o, const char *key,
-			      long long want)
-{
-	long long end = uf_now_ms() + 30000, v = -1;
-
-	while (!uf_ctl_get(NULL, o->ctl, key, &v) && v < want &&
-	       uf_now_ms() < end)
-		usleep(20000);
-	return v;
-}
-
 static int raw_out(const struct uf_opts *o)
 {
 	uint8_t *buf = malloc(o->size);
@@ -171,7 +156,7 @@ static int raw_out(const struct uf_opts *o)
 	       io.out_bytes / 1e6 / ((t - t0) / 1e3), o->out_urbs, o->size);
 	bad = io.error || !io.out_bytes;
 	if (o->ctl) {
-		got = ctl_wait_for(o, "rx_bytes", io.out_bytes);
+		got = uf_ctl_wait(NULL, o->ctl, "rx_bytes", io.out_bytes);
 		uf_ctl_get(NULL, o->ctl, "raw_pattern_errors", &errs);
 		printf("raw-out: the device got %lld bytes, %lld transfers off the pattern\n",
 		       got, errs);
@@ -189,8 +174,8 @@ fail:
 
 /*
  * Device reads completed (and their bytes) since the last call, once at
- * least want more have (or after 30 s), and 300 ms later, so that a read
- * too many shows.
+ * least want more have (or after UF_WAIT_MS), and 300 ms later, so that a
+ * read too many shows.
  */
 static void reads_since(const struct uf_opts *o, long long want,
 			long long *n, long long *b)
@@ -198,7 +183,7 @@ static void reads_since(const struct uf_opts *o, long long want,
 	static long long n0, b0;
 	long long n1 = 0, b1 = 0;
 
-	ctl_wait_for(o, "rx_transfers", n0 + want);
+	uf_ctl_wait(NULL, o->ctl, "rx_transfers", n0 + want);
 	usleep(300000);
 	uf_ctl_get(NULL, o->ctl, "rx_transfers", &n1);
 	uf_ctl_get(NULL, o->ctl, "rx_bytes", &b1);

@@ -44,7 +44,7 @@ static int t_sync(struct hlink *l)
 static int t_echo_ping(struct hlink *l)
 {
 	static const char ping[] = "ping 1234";
-	long long deadline = uf_now_ms() + WAIT_MS;
+	long long deadline = uf_now_ms() + UF_WAIT_MS;
 	struct hq q = { 1, 2, 3, 4 };
 
 	l->got_echo_reply = false;
@@ -572,7 +572,7 @@ int zlp_probe(const struct uf_opts *o)
 		bool expect = o->expect_zlp ||
 			      (HDR + len) % l->io.in[0].size == 0;
 		/* Long for what must come, 1 s for what must not. */
-		long long deadline = uf_now_ms() + (expect ? WAIT_MS : 1000);
+		long long deadline = uf_now_ms() + (expect ? UF_WAIT_MS : 1000);
 		uint8_t buf[2 * MTU];
 		struct hq q = c->q;
 		bool arrived;
@@ -600,7 +600,7 @@ int zlp_probe(const struct uf_opts *o)
 			bad++;
 		if (!arrived) {	/* flush it with one more byte */
 			send_data(l, c, buf, 1);
-			deadline = uf_now_ms() + WAIT_MS;
+			deadline = uf_now_ms() + UF_WAIT_MS;
 			while (c->rx_len < base + len + 1 &&
 			       pump_until(l, deadline))
 				;

@@ -37,17 +37,25 @@ t() {
 	fi
 }
 
+# wait_for SEC CMD...: until CMD succeeds; fails after SEC seconds. Every
+# caller waits for something that must happen: SEC only keeps a broken run
+# from hanging, it does not time the driver.
+wait_for() {
+	wf_end=$(($(date +%s) + $1))
+	shift
+	until "$@"; do
+		[ "$(date +%s)" -lt $wf_end ] || return 1
+		sleep 0.1
+	done
+}
+
 # start_emu NAME UDC [OPTION...]: run an emulator, wait for its handshake.
 start_emu() {
 	n=$1
 	udc=$2
 	shift 2
 	$EMU -n "$n" -u "$udc" "$@" > "/tmp/$n.log" 2>&1 &
-	i=0
-	while [ ! -S "/tmp/$n.sock" ] && [ $i -lt 300 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
+	wait_for 30 test -S "/tmp/$n.sock"
 	ctl "$n" wait-sync "$SYNC_WAIT" > /dev/null && return 0
 	echo "emulator $n did not come up:"
 	cat "/tmp/$n.log"
@@ -56,22 +64,32 @@ start_emu() {
 
 stop_emu() {
 	ctl "$1" quit > /dev/null 2>&1
-	i=0
-	while [ -S "/tmp/$1.sock" ] && [ $i -lt 50 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
+	wait_for 5 test ! -S "/tmp/$1.sock"
 }
 
 # wait_line FILE PID WORD SEC: until FILE has WORD; fails if PID ends
 # first or after SEC seconds.
 wait_line() {
-	end=$(($(date +%s) + $4))
-	until grep -q "$3" "$1"; do
-		kill -0 "$2" 2> /dev/null || return 1
-		[ "$(date +%s)" -lt $end ] || return 1
-		sleep 0.2
-	done
+	wait_for "$4" line_or_exit "$1" "$2" "$3" && grep -q "$3" "$1"
+}
+
+# line_or_exit FILE PID WORD: FILE has WORD, or PID is gone.
+line_or_exit() {
+	grep -q "$3" "$1" || ! kill -0 "$2" 2> /dev/null
+}
+
+# exited PID: the process has ended.
+exited() { ! kill -0 "$1" 2> /dev/null; }
+
+# emu_ge NAME COUNTER N: the emulator's COUNTER has reached N.
+emu_ge() { [ "$(ctl "$1" get "$2" 2> /dev/null || echo -1)" -ge "$3" ]; }
+
+# file_gt FILE N: the number FILE holds is above N.
+file_gt() { fg_v=$(cat "$1" 2> /dev/null) && [ "$fg_v" -gt "$2" ]; }
+
+# iface_up BUS: the device on dummy_hcd instance BUS is bound and up.
+iface_up() {
+	[ "$(cat "$(intf "$1")/state" 2> /dev/null)" = up ]
 }
 
 # The interface of the device on dummy_hcd instance BUS.

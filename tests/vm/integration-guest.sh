@@ -48,12 +48,8 @@ connect_timeout() {
 	unanswered=$(ctl dev0 get unanswered)
 	resets=$(ctl dev0 get host_resets)
 	$TOOL timeout "$CID" 5006 500 || return 1
-	i=0
-	until [ "$(ctl dev0 get host_resets)" -gt "$resets" ]; do
-		[ $i -lt 600 ] || { echo "no Reset after the timeout"; return 1; }
-		sleep 0.1
-		i=$((i + 1))
-	done
+	wait_for 60 emu_ge dev0 host_resets $((resets + 1)) ||
+		{ echo "no Reset after the timeout"; return 1; }
 	[ "$(ctl dev0 get unanswered)" -eq $((unanswered + 1)) ] &&
 	$TOOL echo "$CID" 5001 1000
 }
@@ -69,13 +65,7 @@ slow_reader() {
 	$TOOL source "$1" 5003 "$2" 20 /tmp/slow.go &
 	pid=$!
 	filled=0
-	i=0
-	while [ $i -lt 600 ]; do
-		[ "$(cat "$(intf "$5")/rx_queued")" -le 262144 ] ||
-			{ filled=1; break; }
-		sleep 0.1
-		i=$((i + 1))
-	done
+	wait_for 60 file_gt "$(intf "$5")/rx_queued" 262144 && filled=1
 	touch /tmp/slow.go
 	wait $pid || return 1
 	[ $filled = 1 ] || { echo "the socket never filled"; return 1; }
@@ -94,11 +84,7 @@ slow_reader() {
 # open until the echo is back.
 feed() {
 	echo "$1"
-	i=0
-	until grep -q "^$1\$" "$2" 2> /dev/null || [ $i -ge 600 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
+	wait_for 60 grep -qs "^$1\$" "$2"
 }
 
 # shellcheck disable=SC2094 # feed waits for what the client writes
@@ -160,6 +146,14 @@ resync_mid_stream() {
 	$TOOL echo "$CID" 5001 5000
 }
 
+# heard_null: the uevent listener has heard /dev/null's change uevent;
+# if not, make one more.
+heard_null() {
+	grep -q "DEVPATH=/devices/virtual/mem/null" /tmp/uevents && return 0
+	echo change > /sys/devices/virtual/mem/null/uevent
+	return 1
+}
+
 # The link coming up again after a device resync announces itself with a
 # change uevent on the interface, carrying the state, CID and version.
 uevent_on_sync() {
@@ -169,22 +163,12 @@ uevent_on_sync() {
 		sort | tr "\n" " " >> /tmp/uevents; echo >> /tmp/uevents' &
 	pid=$!
 	# The listener is up once it hears a uevent of our own making.
-	i=0
-	until grep -q "DEVPATH=/devices/virtual/mem/null" /tmp/uevents; do
-		[ $i -lt 300 ] || { kill $pid; echo "no listener"; return 1; }
-		echo change > /sys/devices/virtual/mem/null/uevent
-		sleep 0.2
-		i=$((i + 1))
-	done
+	wait_for 60 heard_null || { kill $pid; echo "no listener"; return 1; }
 	n=$(ctl dev0 get syncs)
 	want="ACTION=change DEVPATH=/.*/1-1:1\.0 USB_VSOCK_CID=$CID"
 	want="$want USB_VSOCK_STATE=up USB_VSOCK_VERSION=1 "
 	ctl dev0 resync && ctl dev0 wait-sync 30 $((n + 1)) || st=1
-	i=0
-	until grep -q "^$want\$" /tmp/uevents || [ $i -ge 600 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
+	wait_for 60 grep -q "^$want\$" /tmp/uevents
 	kill $pid
 	cat /tmp/uevents
 	[ $st -eq 0 ] && grep -q "^$want\$" /tmp/uevents
