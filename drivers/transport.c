@@ -902,13 +902,15 @@ static void usb_vsock_conn_reset(struct vsock_sock *vsk)
 void usb_vsock_transport_reset_link(struct usb_vsock_link *link)
 {
 	struct usb_vsock_conn *conn;
+	struct vsock_sock *vsk;
 	struct sock *sk;
 
 	for (;;) {
 		spin_lock(&link->conns_lock);
 		conn = list_first_entry_or_null(&link->conns,
 						struct usb_vsock_conn, node);
-		sk = conn ? sk_vsock(conn->vsk) : NULL;
+		vsk = conn ? conn->vsk : NULL;
+		sk = vsk ? sk_vsock(vsk) : NULL;
 		/* A dying socket detaches itself in its destructor. */
 		if (sk && !refcount_inc_not_zero(&sk->sk_refcnt))
 			sk = NULL;
@@ -921,9 +923,16 @@ void usb_vsock_transport_reset_link(struct usb_vsock_link *link)
 		}
 
 		lock_sock(sk);
+		/*
+		 * Only the socket is pinned: while we waited for its lock, the
+		 * connection may have been detached, and freed by a connect()
+		 * elsewhere that changed the socket's transport.
+		 */
+		conn = vsk->transport == &usb_vsock_transport ?
+		       usb_vsock_conn(vsk) : NULL;
 		/* Detaching takes it off the list, so this ends. */
-		if (conn->link == link)
-			usb_vsock_conn_reset(conn->vsk);
+		if (conn && conn->link == link)
+			usb_vsock_conn_reset(vsk);
 		release_sock(sk);
 		sock_put(sk);
 	}
