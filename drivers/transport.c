@@ -350,18 +350,6 @@ static int usb_vsock_cancel_pkt(struct vsock_sock *vsk)
 	return 0;
 }
 
-static int usb_vsock_shutdown(struct vsock_sock *vsk, int mode)
-{
-	struct usb_vsock_conn *conn = usb_vsock_conn(vsk);
-
-	/* No half-close on the wire: Finish ends the whole connection. */
-	if (!(mode & SEND_SHUTDOWN) || !conn->link || conn->finish_sent ||
-	    sk_vsock(vsk)->sk_state != TCP_ESTABLISHED)
-		return 0;
-	conn->finish_sent = true;
-	return usb_vsock_conn_send(conn, USB_VSOCK_FINISH, NULL, 0);
-}
-
 /* Below half the buffer again: let the data flow. */
 static void usb_vsock_rx_drained(struct vsock_sock *vsk)
 {
@@ -376,6 +364,27 @@ static void usb_vsock_rx_drained(struct vsock_sock *vsk)
 	}
 	if (conn->link)
 		usb_vsock_conn_unstall(conn);
+}
+
+static int usb_vsock_shutdown(struct vsock_sock *vsk, int mode)
+{
+	struct usb_vsock_conn *conn = usb_vsock_conn(vsk);
+
+	/*
+	 * recvmsg() reads nothing any more: drop what came (and what comes,
+	 * see usb_vsock_recv_data()), or a full socket would keep the device
+	 * paused, or on version 0 the whole link stalled, until close().
+	 */
+	if (mode & RCV_SHUTDOWN) {
+		usb_vsock_purge(conn);
+		usb_vsock_rx_drained(vsk);
+	}
+	/* No half-close on the wire: Finish ends the whole connection. */
+	if (!(mode & SEND_SHUTDOWN) || !conn->link || conn->finish_sent ||
+	    sk_vsock(vsk)->sk_state != TCP_ESTABLISHED)
+		return 0;
+	conn->finish_sent = true;
+	return usb_vsock_conn_send(conn, USB_VSOCK_FINISH, NULL, 0);
 }
 
 static ssize_t usb_vsock_peek(struct usb_vsock_conn *conn,
