@@ -34,6 +34,15 @@ static DEFINE_XARRAY_ALLOC(usb_vsock_cids);
  */
 #define USB_VSOCK_CTRLQ_MAX		256
 
+/*
+ * Other control packets always wait: a connection needs its Connect, Accept,
+ * Finish and Pause to arrive. A device that leaves this many unread has
+ * stopped reading the link while it keeps us answering (a flood of Connects
+ * and Finishes to a listener, say): the link is resynchronized, which ends
+ * every connection and empties the queue.
+ */
+#define USB_VSOCK_CTRLQ_LIMIT		16384
+
 /**
  * struct usb_vsock_ctrl - a control packet waiting for room
  * @node: in usb_vsock_link.ctrlq
@@ -138,8 +147,10 @@ static u32 usb_vsock_cid_assign(struct usb_vsock_link *link, u32 want)
  * not empty, so a control packet is never overtaken by data queued after
  * it (an Accept by the first Data of its connection, say).
  *
- * Return: 0, -ENOBUFS when a droppable packet was dropped, -ENOMEM, or
- * -ESHUTDOWN when the link is going away.
+ * Return: 0, -ENOBUFS when the packet was dropped (a droppable one, or any
+ * one once the device has left USB_VSOCK_CTRLQ_LIMIT unread, which also
+ * has the link resynchronized), -ENOMEM, or -ESHUTDOWN when the link is
+ * going away.
  */
 int usb_vsock_link_send(struct usb_vsock_link *link, enum usb_vsock_type type,
 			const struct usb_vsock_addr *addr, const void *payload,
@@ -171,7 +182,8 @@ int usb_vsock_link_send(struct usb_vsock_link *link, enum usb_vsock_type type,
 		   !usb_vsock_builder_write(&link->tx, type, &ctrl->addr,
 					    ctrl->payload, len, &timeo)) {
 		ret = 1;
-	} else if (droppable && link->ctrlq_len >= USB_VSOCK_CTRLQ_MAX) {
+	} else if (link->ctrlq_len >= (droppable ? USB_VSOCK_CTRLQ_MAX :
+					 USB_VSOCK_CTRLQ_LIMIT)) {
 		ret = -ENOBUFS;
 	} else {
 		list_add_tail(&ctrl->node, &link->ctrlq);
@@ -183,9 +195,12 @@ int usb_vsock_link_send(struct usb_vsock_link *link, enum usb_vsock_type type,
 
 	if (ret == -ENOBUFS) {
 		atomic64_inc(&link->stats.tx_dropped);
-		dev_warn_ratelimited(&link->intf->dev,
-				     "link congested, dropped a '%c' reply\n",
-				     type);
+		if (droppable)
+			dev_warn_ratelimited(&link->intf->dev,
+					     "link congested, dropped a '%c' reply\n",
+					     type);
+		else if (!test_and_set_bit(USB_VSOCK_TX_WEDGED, &link->flags))
+			usb_vsock_link_kick_rx(link);
 	}
 	if (ret < 0)
 		return ret;

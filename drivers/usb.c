@@ -356,9 +356,10 @@ static bool usb_vsock_rx_urb(struct usb_vsock_link *link, struct urb *urb)
 }
 
 /*
- * Process received transfers in order. Also where a failed OUT transfer
- * resynchronizes the link, and where held back IN URBs go out again once
- * no connection is over its limit.
+ * Process received transfers in order. Also where a failed OUT transfer,
+ * or a device that leaves the link unread, resynchronizes the link, and
+ * where held back IN URBs go out again once no connection is over its
+ * limit.
  */
 static void usb_vsock_rx_work(struct work_struct *work)
 {
@@ -373,6 +374,8 @@ static void usb_vsock_rx_work(struct work_struct *work)
 		usb_clear_halt(link->udev, link->out_pipe);
 	if (test_and_clear_bit(USB_VSOCK_RESYNC, &link->flags))
 		usb_vsock_link_resync(link, "OUT transfer failed");
+	if (test_and_clear_bit(USB_VSOCK_TX_WEDGED, &link->flags))
+		usb_vsock_link_resync(link, "the device leaves the link unread");
 
 	while ((urb = usb_vsock_rx_pop(link, &link->rx_done))) {
 		if (usb_vsock_rx_urb(link, urb))

@@ -61,6 +61,7 @@ struct usb_vsock_stats {
 #define USB_VSOCK_RESYNC	1	/* a transfer failed: resynchronize */
 #define USB_VSOCK_OUT_HALT	2	/* the OUT endpoint stalled */
 #define USB_VSOCK_TX_RECHECK	3	/* an OUT transfer ended while blocked */
+#define USB_VSOCK_TX_WEDGED	4	/* the device leaves the link unread */
 
 /**
  * struct usb_vsock_link - one bridged USB interface
@@ -90,7 +91,7 @@ struct usb_vsock_stats {
  * @n_out: number of OUT URBs
  * @n_free: entries in @out_free
  * @flags: USB_VSOCK_TX_BLOCKED, USB_VSOCK_RESYNC, USB_VSOCK_OUT_HALT,
- *	USB_VSOCK_TX_RECHECK
+ *	USB_VSOCK_TX_RECHECK, USB_VSOCK_TX_WEDGED
  * @rx: the receive parser; only @rx_work touches it
  * @in_urbs: the IN URBs
  * @n_in: number of IN URBs
