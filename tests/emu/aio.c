@@ -67,6 +67,15 @@ static void wait_enabled(long long ms)
 	pthread_mutex_unlock(&emu.lock);
 }
 
+/* Wait up to ms for OUT reads to be allowed: enabled and not held. */
+static void wait_readable(long long ms)
+{
+	pthread_mutex_lock(&emu.lock);
+	if ((!emu.enabled || emu.hold_out) && !emu.stop)
+		cond_wait_ms(&emu.cond, ms);
+	pthread_mutex_unlock(&emu.lock);
+}
+
 struct rd_slot {
 	struct iocb cb;
 	__u8 *buf;
@@ -105,7 +114,7 @@ void *reader_thread(void *arg)
 		 * at once with -EAGAIN: only submit while enabled.
 		 */
 		pthread_mutex_lock(&emu.lock);
-		enabled = emu.enabled;
+		enabled = emu.enabled && !emu.hold_out;
 		pthread_mutex_unlock(&emu.lock);
 		while (enabled && !s[next].queued && !s[next].done) {
 			struct iocb *cbp = &s[next].cb;
@@ -136,7 +145,7 @@ void *reader_thread(void *arg)
 		}
 		pthread_mutex_unlock(&emu.lock);
 		if (!queued) {
-			wait_enabled(wait);
+			wait_readable(wait);
 			got = 0;
 		} else {
 			ts.tv_sec = wait / 1000;

@@ -33,6 +33,9 @@
  *                            lengths, mix; none stops); PORT: the host
  *                            listener for connect. Returns at once
  *   wait-hostile [SEC]       wait (default 60 s) until they are all sent
+ *   hold-out 1|0             stop reading the OUT endpoint, as a wedged
+ *                            device would (the host's transfers then wait),
+ *                            or read it again
  *   reset-stats              zero the counters
  *   quit                     exit as on SIGTERM
  */
@@ -283,6 +286,11 @@ static int run_cmd(struct ctl_out *co, char *line)
 		}
 	} else if (!strcmp(arg[0], "wait-hostile")) {
 		return wait_hostile(co, arg + 1, n - 1);
+	} else if (!strcmp(arg[0], "hold-out") && n == 2) {
+		pthread_mutex_lock(&emu.lock);
+		emu.hold_out = atoi(arg[1]);
+		pthread_cond_broadcast(&emu.cond);
+		pthread_mutex_unlock(&emu.lock);
 	} else if (!strcmp(arg[0], "reset-stats")) {
 		for (i = 0; i < ST_COUNT; i++)
 			__atomic_store_n(&emu.stats[i], 0, __ATOMIC_RELAXED);

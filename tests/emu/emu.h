@@ -249,6 +249,7 @@ struct emu {
 	int ep_out;
 	bool bound;
 	bool enabled;
+	bool hold_out;		/* "hold-out 1": no reads on the OUT endpoint */
 	unsigned int maxp;	/* bulk wMaxPacketSize at the current speed */
 
 	/* The link (link.c). */

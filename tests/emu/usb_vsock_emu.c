@@ -253,7 +253,8 @@ static void print_usage(FILE *f)
 		"bytes, then Finish), refuse, slow-sink, silent; other ports are reset.\n"
 		"Control commands: status, stats, get NAME, wait-sync [SEC [N]],\n"
 		"connect PORT echo|sink|slow-sink|source N, conns, wait-idle [SEC],\n"
-		"unplug, replug, resync, reset-stats, quit.\n",
+		"unplug, replug, resync, hostile MODE COUNT [PORT], wait-hostile [SEC],\n"
+		"hold-out 1|0, reset-stats, quit.\n",
 		VT_PORT_ECHO, VT_PORT_SINK, VT_PORT_SOURCE, VT_PORT_REFUSE,
 		VT_PORT_SLOW_SINK, VT_PORT_SILENT);
 }

@@ -168,6 +168,34 @@ pause_forever() {
 	[ $st -eq 0 ] && dev0_recovers && dev1_ok
 }
 
+# A device that stops reading the link while it floods a listener with
+# Connects, whose connections are accepted and closed at once: the host
+# queues an Accept and a Finish for each until it counts the device as
+# wedged and resynchronizes the link, which frees the queue. The flood is
+# not counted in the hostile total: how many transfers it takes depends on
+# how fast the listener accepts.
+wedged_link() {
+	s0=$(stat0 resyncs)
+	d0=$(stat0 tx_dropped)
+	c0=$(ctl dev0 get hostile_connects)
+	$TOOL accept 7001 100000000 close > /tmp/wedge.log 2>&1 &
+	pid=$!
+	wait_line /tmp/wedge.log $pid listening 60 || return 1
+	ctl dev0 hold-out 1 && ctl dev0 hostile connect 100000000 7001 ||
+		return 1
+	wait_for 600 file_gt "$(intf 1)/resyncs" "$s0"
+	st=$?
+	ctl dev0 hostile none 0
+	ctl dev0 hold-out 0
+	kill $pid
+	echo "$(($(ctl dev0 get hostile_connects) - c0)) Connects;" \
+		"resyncs $s0 -> $(stat0 resyncs);" \
+		"$(($(stat0 tx_dropped) - d0)) packets dropped"
+	dmesg | grep "leaves the link unread" | tail -n 1
+	say "wedged link: resyncs $s0 -> $(stat0 resyncs)"
+	[ $st -eq 0 ] && dev0_recovers && dev1_ok
+}
+
 # Unplug dev0 with 16 connections in flight, COUNT times: every socket
 # must wake with ECONNRESET (vsock_tool streams exits 0 then) within 30 s.
 unplug_cycles() {
@@ -359,6 +387,7 @@ done
 t hostile_lengths_all hostile lengths 2049
 t hostile_mix hostile mix "$MIX"
 t pause_forever pause_forever
+t wedged_link wedged_link
 kill $listener 2> /dev/null
 t unplug_cycles unplug_cycles "$UNPLUGS"
 t emu_kills emu_kills "$KILLS"

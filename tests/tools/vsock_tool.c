@@ -23,8 +23,17 @@
  *                                          on each; exits 0 when all end
  *                                          with ECONNRESET
  *   vsock_tool accept PORT N MODE [BYTES]  accept N connections; MODE is
- *                                          echo (until EOF) or recv (BYTES
- *                                          of the pattern, then EOF)
+ *                                          echo (until EOF), recv (BYTES
+ *                                          of the pattern, then EOF) or
+ *                                          close (at once)
+ *   vsock_tool shutrd CID PORT BYTES GO DONE
+ *                                          ask the source service for
+ *                                          BYTES, read nothing; once file
+ *                                          GO exists, shutdown(SHUT_RD),
+ *                                          which must make read() return
+ *                                          0, print "shut", and keep the
+ *                                          socket open until file DONE
+ *                                          exists
  *   vsock_tool refused CID PORT ERRNO      connect() must fail with ERRNO
  *                                          (a number)
  *   vsock_tool timeout CID PORT MS         connect() with a connect timeout
@@ -330,6 +339,12 @@ static int recv_pattern(int fd, __u64 total, unsigned int delay_ms)
 	return expect_eof(fd);
 }
 
+static void wait_file(const char *path)
+{
+	while (access(path, F_OK))
+		usleep(100000);
+}
+
 static int cmd_source(int argc, char **argv)
 {
 	__u64 total = strtoull(argv[2], NULL, 0);
@@ -345,11 +360,40 @@ static int cmd_source(int argc, char **argv)
 	if (write_all(fd, hdr, 8))
 		return fail("write count");
 	/* The caller decides when the device has filled our buffer. */
-	while (go && access(go, F_OK))
-		usleep(100000);
+	if (go)
+		wait_file(go);
 	ret = recv_pattern(fd, total, delay);
 	close(fd);
 	return ret;
+}
+
+static int cmd_shutrd(int argc, char **argv)
+{
+	__u8 hdr[8], c;
+	ssize_t n;
+	int fd;
+
+	(void)argc;
+	fd = vconnect(atoi(argv[0]), atoi(argv[1]));
+	if (fd < 0)
+		return fail("connect");
+	vt_put_le64(hdr, strtoull(argv[2], NULL, 0));
+	if (write_all(fd, hdr, 8))
+		return fail("write count");
+	wait_file(argv[3]);
+	if (shutdown(fd, SHUT_RD))
+		return fail("shutdown");
+	n = read(fd, &c, 1);
+	if (n) {
+		fprintf(stderr, "vsock_tool: read after SHUT_RD returned %zd\n",
+			n);
+		return 1;
+	}
+	printf("shut\n");
+	fflush(stdout);
+	wait_file(argv[4]);
+	close(fd);
+	return 0;
 }
 
 struct par {
@@ -553,6 +597,8 @@ static int serve(int fd, const char *mode, __u64 bytes)
 
 	if (!strcmp(mode, "recv"))
 		return recv_pattern(fd, bytes, 0);
+	if (!strcmp(mode, "close"))
+		return 0;
 	while ((n = read(fd, buf, sizeof(buf))) > 0)
 		if (write_all(fd, buf, n))
 			return fail("echo write");
@@ -693,6 +739,7 @@ static const struct {
 	{ "many", 4, cmd_many },
 	{ "streams", 3, cmd_streams },
 	{ "accept", 3, cmd_accept },
+	{ "shutrd", 5, cmd_shutrd },
 	{ "refused", 3, cmd_refused },
 	{ "timeout", 3, cmd_timeout },
 	{ "stream", 2, cmd_stream },

@@ -78,6 +78,32 @@ slow_reader() {
 	fi
 }
 
+# shut_rd CID BUS: a connection whose unread data stalls a version 0 link
+# (BUS) is shut down for reading: its data is dropped and the link goes
+# on, so echo on the same device works while the socket stays open.
+shut_rd() {
+	rm -f /tmp/shut.go /tmp/shut.done
+	$TOOL shutrd "$1" 5003 8388608 /tmp/shut.go /tmp/shut.done \
+		> /tmp/shut.log 2>&1 &
+	pid=$!
+	if ! wait_for 60 file_gt "$(intf "$2")/rx_queued" 262144; then
+		echo "the socket never filled"
+		kill $pid
+		return 1
+	fi
+	touch /tmp/shut.go
+	if ! wait_line /tmp/shut.log $pid shut 60; then
+		cat /tmp/shut.log
+		kill $pid
+		return 1
+	fi
+	$TOOL echo "$1" 5001 1000
+	st=$?
+	echo "rx_queued $(cat "$(intf "$2")/rx_queued") with the socket open"
+	touch /tmp/shut.done
+	wait $pid && [ $st -eq 0 ]
+}
+
 # feed LINE FILE: print LINE, then keep the pipe open until FILE holds
 # it (a minute at most). The wire has no half-close: stdin's EOF makes a
 # client send Finish, which ends the whole connection, so its input stays
@@ -287,6 +313,7 @@ t uevent_on_sync uevent_on_sync
 t two_devices two_devices
 t v0_device v0_device
 t slow_reader_v0 slow_reader "$(cat "$(intf 2)/cid")" 1048576 0 dev1 2
+t shut_rd_v0 shut_rd "$(cat "$(intf 2)/cid")" 2
 
 stop_emu dev1
 stop_emu dev0
