@@ -188,11 +188,12 @@ wedged_link() {
 	ctl dev0 hostile none 0
 	ctl dev0 hold-out 0
 	kill $pid
-	echo "$(($(ctl dev0 get hostile_connects) - c0)) Connects;" \
-		"resyncs $s0 -> $(stat0 resyncs);" \
-		"$(($(stat0 tx_dropped) - d0)) packets dropped"
+	msg="$(($(ctl dev0 get hostile_connects) - c0)) Connects,"
+	msg="$msg $(($(stat0 tx_dropped) - d0)) packets dropped,"
+	msg="$msg resyncs $s0 -> $(stat0 resyncs)"
+	echo "$msg"
 	dmesg | grep "leaves the link unread" | tail -n 1
-	say "wedged link: resyncs $s0 -> $(stat0 resyncs)"
+	say "wedged link: $msg"
 	[ $st -eq 0 ] && dev0_recovers && dev1_ok
 }
 
