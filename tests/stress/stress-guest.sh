@@ -48,7 +48,9 @@ bg_echo() {
 			$TOOL echo "$(cid1)" 5001 1000 4096 > /tmp/bg.last 2>&1 ||
 				{ echo "round $n:"; cat /tmp/bg.last; } >> /tmp/bg.fail
 			n=$((n + 1))
-			echo $n > /tmp/bg.rounds
+			# Renamed into place: a reader never sees it empty.
+			echo $n > /tmp/bg.rounds.new
+			mv /tmp/bg.rounds.new /tmp/bg.rounds
 		done
 	) &
 	bg_pid=$!

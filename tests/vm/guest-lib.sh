@@ -84,8 +84,11 @@ exited() { ! kill -0 "$1" 2> /dev/null; }
 # emu_ge NAME COUNTER N: the emulator's COUNTER has reached N.
 emu_ge() { [ "$(ctl "$1" get "$2" 2> /dev/null || echo -1)" -ge "$3" ]; }
 
-# file_gt FILE N: the number FILE holds is above N.
-file_gt() { fg_v=$(cat "$1" 2> /dev/null) && [ "$fg_v" -gt "$2" ]; }
+# file_gt FILE N: the number FILE holds is above N (false while FILE is
+# missing or holds no number).
+file_gt() {
+	fg_v=$(cat "$1" 2> /dev/null) && [ "$fg_v" -gt "$2" ] 2> /dev/null
+}
 
 # iface_up BUS: the device on dummy_hcd instance BUS is bound and up.
 iface_up() {
