@@ -54,6 +54,12 @@ connect_timeout() {
 	$TOOL echo "$CID" 5001 1000
 }
 
+# socket_filled BUS: the sockets of the device on dummy_hcd instance BUS
+# hold more than a socket buffer (256 KiB) unread, within a minute.
+socket_filled() {
+	wait_for 60 file_gt "$(intf "$1")/rx_queued" 262144
+}
+
 # slow_reader CID BYTES VERSION EMU BUS: read BYTES from the source
 # service slowly, after the socket has filled past its buffer (256 KiB),
 # so that the host has had to hold the device back however fast the
@@ -65,7 +71,7 @@ slow_reader() {
 	$TOOL source "$1" 5003 "$2" 20 /tmp/slow.go &
 	pid=$!
 	filled=0
-	wait_for 60 file_gt "$(intf "$5")/rx_queued" 262144 && filled=1
+	socket_filled "$5" && filled=1
 	touch /tmp/slow.go
 	wait $pid || return 1
 	[ $filled = 1 ] || { echo "the socket never filled"; return 1; }
@@ -86,7 +92,7 @@ shut_rd() {
 	$TOOL shutrd "$1" 5003 8388608 /tmp/shut.go /tmp/shut.done \
 		> /tmp/shut.log 2>&1 &
 	pid=$!
-	if ! wait_for 60 file_gt "$(intf "$2")/rx_queued" 262144; then
+	if ! socket_filled "$2"; then
 		echo "the socket never filled"
 		kill $pid
 		return 1
