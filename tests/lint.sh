@@ -51,8 +51,9 @@ build() {	# name, kernel build directory
 	cp -r Kbuild drivers include tests "$tmp/"
 	make -s -C "$2" M="$tmp" W=1 C=1 modules >"$log.raw" 2>&1
 	st=$?
-	# Only the compiler's and sparse's words count.
-	grep -E 'warning:|error:|note:' "$log.raw" >"$log"
+	# Only the compiler's, sparse's and modpost's words count (modpost
+	# says "WARNING:" and "ERROR:").
+	grep -Ei 'warning:|error:|note:' "$log.raw" >"$log"
 	[ $st -eq 0 ] || cat "$log.raw" >>"$log"
 	result "W=1 C=1 build, $1" "$log" $st
 	rm -rf "$tmp"

@@ -6,7 +6,10 @@
 # run-vm.sh, and runs selftest-guest.sh there (dummy_hcd with two UDCs,
 # libcomposite, usb_f_fs): protocol v1 and v0, no ZLPs, a packet split
 # across OUT transfers, unplug/replug, two emulators at once, raw
-# throughput. Any kernel splat in the console log counts as a failure.
+# throughput. Any kernel splat in the console log, a taint or a checker
+# switched off (guest_health in tests/vm/lib.sh), and each check of
+# selftest.tests that did not run, ran twice or is not listed there
+# count as failures.
 #
 # usage: tests/emu/selftest.sh
 # Ends with "usb_vsock emu selftest: N passed, N failed"; exit 0 if all
@@ -22,6 +25,8 @@ mkdir -p "$logdir"
 log=$logdir/emu-selftest.log
 passed=0
 failed=0
+# shellcheck source=tests/vm/lib.sh
+. "$top/tests/vm/lib.sh"
 
 finish() {
 	echo "usb_vsock emu selftest: $passed passed, $failed failed"
@@ -52,17 +57,22 @@ if ! VM_TIMEOUT=${VM_TIMEOUT:-900} "$top/tests/vm/run-vm.sh" "$KB" \
 fi
 echo "selftest: VM run took $(($(date +%s) - start)) s; console log $log"
 
-results=$(tr -d '\r' < "$log" | grep -E '^SELFTEST: (ok|FAIL) ')
-passed=$(grep -c '^SELFTEST: ok ' <<<"$results")
-failed=$((failed + $(grep -c '^SELFTEST: FAIL ' <<<"$results")))
-grep '^SELFTEST: FAIL ' <<<"$results" | sed 's/^SELFTEST: /selftest: /'
+# Each check once, as selftest.tests lists them (without usbfs_host's
+# timings).
+run_what=selftest
+problem() { echo "selftest: $*"; failed=$((failed + 1)); }
+count_results selftest "$here/selftest.tests" < <(tr -d '\r' < "$log" |
+	sed -E -n -e 's/ \([0-9]+ ms\)$//' \
+		  -e 's/^SELFTEST: ok (.*)/\1 PASS/p' \
+		  -e 's/^SELFTEST: FAIL (.*)/\1 FAIL/p')
 grep -E '^(raw-in|raw-out|out-probe|zlp-probe):' "$log" | tr -d '\r' |
 	sed 's/^/selftest: /'
 if ! tr -d '\r' < "$log" | grep -q '^SELFTEST-DONE'; then
-	echo "selftest: the guest did not finish"
-	failed=$((failed + 1))
+	problem "the guest did not finish"
+else
+	guest_health "$log" "$KB" "$TAINT_OK"
 fi
 if ! "$top/tests/vm/check-log.sh" "$log"; then
-	failed=$((failed + 1))
+	problem "kernel splats in the console log"
 fi
 finish

@@ -3,7 +3,9 @@
 #
 # Scan a VM console log (from run-vm.sh) for kernel splats: KASAN, lockdep,
 # BUG, WARN_ON, oops, panic, hung tasks, RCU stalls, kmemleak, UBSAN,
-# might_sleep.
+# might_sleep, debug objects, list corruption, refcount errors, and for
+# the checkers switching themselves off (lockdep on a non-static key,
+# kmemleak), OOM kills, crashed programs and dropped console messages.
 #
 # usage: check-log.sh LOG
 # Prints one "check-log: LOG:LINE: text" per finding; exit 0 if none, 1 if
@@ -42,7 +44,19 @@ BEGIN {
 	pat[++np] = "kmemleak: .*new suspected memory leaks"
 	pat[++np] = "unreferenced object"
 	pat[++np] = "sleeping function called from invalid context"
-	pat[++np] = "UBSAN"
+	pat[++np] = "UBSAN:"				# CONFIG_UBSAN (bounds, shift)
+	pat[++np] = "ODEBUG:"				# DEBUG_OBJECTS: armed timer/work freed...
+	pat[++np] = "list_(add|del) corruption"	# DEBUG_LIST
+	pat[++np] = "refcount_t: "			# saturated or underflowed refcount
+	pat[++np] = "trying to register non-static key"
+	pat[++np] = "turning off the locking correctness validator"
+	pat[++np] = "kmemleak: .*(disabled|[Ff]ailed|[Cc]annot)"
+	pat[++np] = "invoked oom-killer"
+	pat[++np] = "Out of memory: Killed process"
+	pat[++np] = "Memory cgroup out of memory"
+	pat[++np] = "segfault at"			# a test program crashed
+	pat[++np] = "BUG kmalloc-"			# SLUB: object corrupted
+	pat[++np] = "Freeing .* still in use"
 }
 {
 	sub(/\r+$/, "")
@@ -53,6 +67,10 @@ BEGIN {
 			if (msg ~ pat[i]) { hit = 1; break }
 	}
 	if ($0 ~ /unreferenced object 0x[0-9a-f]+ \(size [0-9]+\)/)
+		hit = 1
+	# printk prints these without a stamp of their own: messages lost
+	# to the console may have been the splat.
+	if ($0 ~ /printk messages dropped|console messages dropped/)
 		hit = 1
 	if (hit) {
 		printf "check-log: %s:%d: %s\n", file, NR, $0

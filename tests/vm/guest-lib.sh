@@ -98,17 +98,34 @@ iface_up() {
 # The interface of the device on dummy_hcd instance BUS.
 intf() { echo "$DRV/$1-1:1.0/usb_vsock"; }
 
-# guest_done: let kmemleak report what is left (it only reports objects
-# older than 5 s, and a second scan catches what the first one moved),
-# then tell the host that the guest finished, with its status $rc.
+# The emulator's counters of protocol violations by the host: a driver
+# that keeps the protocol leaves every one at 0.
+VIOLATIONS="proto_errors dup_connect bad_pause stray_pkts data_after_finish
+	overflow_resets"
+
+# emu_clean NAME [COUNTER=N...]: the emulator NAME counted no violation
+# by the host since its counters were last zeroed, or exactly N of those
+# named; prints each counter that differs.
+emu_clean() {
+	ec_n=$1
+	shift
+	ec_bad=0
+	for ec_c in $VIOLATIONS; do
+		ec_want=0
+		for ec_kv in "$@"; do
+			[ "${ec_kv%%=*}" = "$ec_c" ] && ec_want=${ec_kv#*=}
+		done
+		ec_got=$(ctl "$ec_n" get "$ec_c") ||
+			{ echo "$ec_n: no counter $ec_c"; ec_bad=1; continue; }
+		echo "$ec_n: $ec_c=$ec_got (want $ec_want)"
+		[ "$ec_got" = "$ec_want" ] || ec_bad=1
+	done
+	return $ec_bad
+}
+
+# guest_done: tell the host that the guest finished, with its status $rc
+# (run-vm.sh's /init then waits for deferred work and scans for leaks).
 guest_done() {
-	if [ -e /sys/kernel/debug/kmemleak ]; then
-		say "kmemleak: waiting 6 s"
-		sleep 6
-		echo scan > /sys/kernel/debug/kmemleak
-		echo scan > /sys/kernel/debug/kmemleak
-		cat /sys/kernel/debug/kmemleak
-	fi
 	# shellcheck disable=SC2154 # rc is the sourcing script's
 	echo "USB_VSOCK_GUEST_DONE rc=$rc" > /dev/kmsg
 }

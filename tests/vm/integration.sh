@@ -8,8 +8,10 @@
 # driven by integration-guest.sh. Ends with
 #   usb_vsock integration (KERNEL): N passed, N failed
 # where failed also counts, as 1 each, a build failure, a VM that hung or
-# died, a module that failed to load, and kernel splats (KASAN, lockdep,
-# kmemleak...). Exit status 0 only if nothing failed and something passed.
+# died, a module that failed to load, kernel splats (KASAN, lockdep,
+# kmemleak...), a taint or a checker switched off (guest_health in lib.sh),
+# and each test of integration.tests that did not run, ran twice or is
+# not listed there. Exit status 0 only if nothing failed and something passed.
 #
 # Environment: USB_VSOCK_LOGDIR, VM_TIMEOUT (see run-vm.sh), BIG (bytes of
 # the long transfers, default 64 MiB).
@@ -34,6 +36,6 @@ VM_TIMEOUT=${VM_TIMEOUT:-1800} "$here/run-vm.sh" "$kb" \
 	"$top/scripts/usb-vsock-list" "$here/guest-lib.sh" || vm_ok=0
 echo "integration: VM took $(($(date +%s) - t0)) s" >&2
 
-count_tests integration "$console"
-guest_verdict "$console" "$vm_ok" "$splats"
+count_tests integration "$console" "$here/integration.tests"
+guest_verdict "$console" "$vm_ok" "$splats" "$kb"
 finish

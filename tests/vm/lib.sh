@@ -94,12 +94,62 @@ use_host_programs() {
 	export VM_HOST_BINS
 }
 
-# guest_verdict CONSOLE VM_OK SPLATS: the checks every VM run ends with,
-# each failure reported through the caller's problem(): the guest's done
-# marker (a missing one means a hang or a panic) and its status, qemu's
-# exit, and kernel splats in the console log (listed in SPLATS).
+# Taint flags (/proc/sys/kernel/tainted) a test run may leave: O
+# (out-of-tree module) and E (unsigned module) for usb_vsock itself; a
+# KUnit run adds N (test module) to these.
+TAINT_OK=$(((1 << 12) | (1 << 13)))
+TAINT_OK_KUNIT=$((TAINT_OK | (1 << 18)))
+
+# taint_flags MASK: the letters of MASK's taint flags, as in oops reports.
+taint_flags() {
+	local letters=PFSRMBUDAWCIOELKXTN i out=""
+	for ((i = 0; i < ${#letters}; i++)); do
+		(($1 & (1 << i))) && out+=${letters:i:1}
+	done
+	((($1 >> ${#letters}) == 0)) || out+="+bit${#letters}.."
+	echo "$out"
+}
+
+# guest_health CONSOLE KB ALLOWED: judge the USB_VSOCK_HEALTH line that
+# run-vm.sh's /init prints after the guest script, each failure reported
+# through the caller's problem(): no taint outside the ALLOWED mask; on a
+# kernel KB built with lockdep, lockdep still on (debug_locks=1: it
+# switches itself off for good at its first report or an unannotated
+# lock, and checks nothing after); on a kernel with kmemleak, both scans
+# done (a disabled kmemleak fails them, and would otherwise read as "no
+# leaks").
+guest_health() {
+	local console=$1 kb=$2 allowed=$3 line tainted locks kml
+	line=$(tr -d '\r' < "$console" |
+	       grep -o 'USB_VSOCK_HEALTH tainted=[0-9]* debug_locks=[a-z0-9]* kmemleak=[a-z]*' |
+	       tail -n 1 || true)
+	if [ -z "$line" ]; then
+		problem "no USB_VSOCK_HEALTH line: the guest's end did not run"
+		return
+	fi
+	echo "$run_what: $line" >&2
+	read -r tainted locks kml < <(sed -E \
+		's/.*tainted=([0-9]+) debug_locks=([a-z0-9]+) kmemleak=([a-z]+)/\1 \2 \3/' \
+		<<<"$line")
+	(((tainted & ~allowed) == 0)) ||
+		problem "kernel tainted $tainted ($(taint_flags "$tainted")), allowed $(taint_flags "$allowed")"
+	if grep -q '^CONFIG_PROVE_LOCKING=y' "$kb/.config" 2>/dev/null; then
+		[ "$locks" = 1 ] ||
+			problem "lockdep switched itself off (debug_locks=$locks)"
+	fi
+	if grep -q '^CONFIG_DEBUG_KMEMLEAK=y' "$kb/.config" 2>/dev/null; then
+		[ "$kml" = ok ] || problem "kmemleak scan: $kml"
+	fi
+}
+
+# guest_verdict CONSOLE VM_OK SPLATS KB [ALLOWED_TAINT]: the checks every
+# VM run ends with, each failure reported through the caller's problem():
+# the guest's done marker (a missing one means a hang or a panic) and its
+# status, qemu's exit, the guest's health line (guest_health, with
+# ALLOWED_TAINT, default TAINT_OK) and kernel splats in the console log
+# (listed in SPLATS).
 guest_verdict() {
-	local console=$1 vm_ok=$2 splats=$3 done_line
+	local console=$1 vm_ok=$2 splats=$3 kb=$4 done_line
 	done_line=$(tr -d '\r' < "$console" |
 		    grep -o 'USB_VSOCK_GUEST_DONE rc=[0-9]*' | tail -n 1 || true)
 	if [ -z "$done_line" ]; then
@@ -112,6 +162,7 @@ guest_verdict() {
 	*" rc=0" | "") ;;
 	*) problem "a module failed to load or unload in the guest ($done_line)" ;;
 	esac
+	[ -z "$done_line" ] || guest_health "$console" "$kb" "${5:-$TAINT_OK}"
 	if ! "$(dirname "${BASH_SOURCE[0]}")/check-log.sh" "$console" \
 		> "$splats"; then
 		cat "$splats" >&2
@@ -119,20 +170,46 @@ guest_verdict() {
 	fi
 }
 
-# count_tests TAG CONSOLE: add the guest's "USB_VSOCK_TEST name PASS|FAIL"
-# lines to the caller's passed and failed, listing each on stderr with the
-# output of the failed ones.
-count_tests() {
-	local tag=$1 log name verdict
-	log=$(tr -d '\r' < "$2")
-	while read -r name verdict; do
+# count_results TAG MANIFEST: read "NAME VERDICT" lines (VERDICT the last
+# word, PASS or FAIL; NAME anything) on stdin, add them to the caller's
+# passed and failed, listing each on stderr, and hold them against
+# MANIFEST, the tests the suite must run (one name a line; blank lines
+# and lines starting with # ignored): a test of the manifest that did not
+# run, one that ran twice, one the manifest lacks, or a verdict that is
+# neither PASS nor FAIL fails the run.
+count_results() {
+	local tag=$1 manifest=$2 line name verdict
+	local -A seen=() want=()
+	while IFS= read -r name; do
+		case "$name" in "" | "#"*) continue ;; esac
+		want[$name]=1
+	done < "$manifest"
+	[ ${#want[@]} -gt 0 ] || problem "empty manifest $manifest"
+	while IFS= read -r line; do
+		name=${line% *}
+		verdict=${line##* }
 		echo "$tag: $name: $verdict" >&2
-		if [ "$verdict" = PASS ]; then
-			passed=$((passed + 1))
-		else
-			failed=$((failed + 1))
-		fi
-	done < <(grep -o 'USB_VSOCK_TEST [a-z0-9_]* [A-Z]*' <<<"$log" |
-		 cut -d' ' -f2-)
-	grep -E '^    [a-z0-9_]+: ' <<<"$log" >&2 || true
+		case "$verdict" in
+		PASS) passed=$((passed + 1)) ;;
+		FAIL) failed=$((failed + 1)) ;;
+		*) problem "test $name: verdict '$verdict'" ;;
+		esac
+		[ -z "${seen[$name]:-}" ] || problem "test $name ran twice"
+		seen[$name]=1
+		[ -n "${want[$name]:-}" ] ||
+			problem "test $name is not in $manifest"
+	done
+	for name in "${!want[@]}"; do
+		[ -n "${seen[$name]:-}" ] || problem "test $name did not run"
+	done
+}
+
+# count_tests TAG CONSOLE MANIFEST: count_results for the guest's
+# "USB_VSOCK_TEST NAME PASS|FAIL" lines, then the output of the failed
+# ones on stderr.
+count_tests() {
+	local tag=$1 log
+	log=$(tr -d '\r' < "$2")
+	count_results "$tag" "$3" < <(sed -n 's/.*USB_VSOCK_TEST \(.*\)$/\1/p' <<<"$log")
+	grep -E '^    [^ :]+: ' <<<"$log" >&2 || true
 }

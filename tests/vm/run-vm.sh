@@ -7,7 +7,11 @@
 # usage: run-vm.sh KERNEL_BUILD_DIR GUEST_SCRIPT LOG [FILE...]
 #
 # Guest layout:
-#   /guest.sh       GUEST_SCRIPT, run with sh by /init; then /init reboots
+#   /guest.sh       GUEST_SCRIPT, run with sh by /init; then /init waits 6 s
+#                   for deferred work, scans for leaks (kmemleak), prints
+#                   "USB_VSOCK_HEALTH tainted=N debug_locks=N|none
+#                   kmemleak=ok|failed|none" (see guest_health in lib.sh)
+#                   and reboots
 #   /root/NAME      each FILE, by basename (the guest's working directory)
 #   /root/kmod/*.ko every module of the kernel build (vsock, dummy_hcd, ...)
 #   /bin/modload    "modload NAME..." insmods modules from /root/kmod and
@@ -87,6 +91,21 @@ mount -t tmpfs tmpfs /tmp
 cd /root
 sh /guest.sh
 echo "run-vm: guest.sh exited with status $?"
+# The same end for every guest. Deferred work of what the guest unloaded
+# (RCU callbacks, work items, timers) may still splat: give it time, which
+# also lets kmemleak see the objects (it ignores those younger than 5 s).
+# A second scan catches objects whose contents changed during the first.
+sleep 6
+kml=none
+if [ -e /sys/kernel/debug/kmemleak ]; then
+	kml=ok
+	echo scan > /sys/kernel/debug/kmemleak || kml=failed
+	echo scan > /sys/kernel/debug/kmemleak || kml=failed
+	cat /sys/kernel/debug/kmemleak || kml=failed
+fi
+locks=$(sed -n 's/^ *debug_locks: *//p' /proc/lockdep_stats 2>/dev/null)
+echo "USB_VSOCK_HEALTH tainted=$(cat /proc/sys/kernel/tainted)" \
+	"debug_locks=${locks:-none} kmemleak=$kml" > /dev/kmsg
 # Console output through the tty is transmitted asynchronously: let it drain
 # before the reset throws it away.
 sleep 1
