@@ -9,21 +9,29 @@
 #include <linux/completion.h>
 #include <linux/delay.h>
 #include <linux/kthread.h>
+#include <linux/list.h>
+#include <linux/math.h>
 #include <linux/prandom.h>
 #include <linux/sched.h>
+#include <linux/sched/task.h>
 #include <linux/slab.h>
+#include <linux/spinlock.h>
 #include <linux/string.h>
 #include <linux/uio.h>
+#include <linux/wait.h>
 
 #include "usb_vsock/builder.h"
 #include "usb_vsock/packet.h"
 
 /* Generous: only a broken builder makes a test wait this long. */
 #define TEST_WAIT	(30 * HZ)
+/* How long a writer thread may take to go to sleep. */
+#define ASLEEP_WAIT	(10 * HZ)
 
 struct bfix {
 	struct usb_vsock_builder b;
 	u8 *spare;		/* the empty buffer handed to take() */
+	size_t size, maxp;	/* what the builder was made with */
 };
 
 static void bfix_release(void *arg)
@@ -47,7 +55,35 @@ static struct bfix *bfix_new(struct kunit *test, size_t size, size_t maxp)
 	KUNIT_ASSERT_NOT_NULL(test, f->spare);
 	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, bfix_release, f),
 			0);
+	f->size = size;
+	f->maxp = maxp;
 	return f;
+}
+
+/*
+ * The tests' own rule for a transfer length that stalls the device, from
+ * the protocol (Documentation/usb_vsock.rst): the device reads every OUT
+ * transfer with a request of the transfer size, and a transfer whose
+ * length is a non-zero multiple of wMaxPacketSize below that ends on a
+ * full packet, so it does not complete the read; its bytes are glued to
+ * the next transfer. A transfer of the whole size completes the read.
+ * Written apart from usb_vsock_builder_bad_len() on purpose: a builder
+ * with a wrong rule must fail here.
+ */
+static bool stalls(const struct bfix *f, size_t len)
+{
+	return f->maxp && len && len < f->size && len % f->maxp == 0;
+}
+
+/* Bytes in the transfer being filled. */
+static size_t pending(struct bfix *f)
+{
+	size_t len;
+
+	spin_lock_irq(&f->b.lock);
+	len = f->b.len;
+	spin_unlock_irq(&f->b.lock);
+	return len;
 }
 
 /* Take a transfer; *out points at it until the next take. */
@@ -64,6 +100,7 @@ static long forever = MAX_SCHEDULE_TIMEOUT;
 /* A writer on a thread of its own. */
 struct writer {
 	struct bfix *f;
+	struct task_struct *task;	/* referenced until writer_join() */
 	struct completion done;
 	int (*fn)(struct writer *w);
 	int ret;
@@ -87,18 +124,28 @@ static void writer_start(struct kunit *test, struct writer *w)
 	struct task_struct *t;
 
 	init_completion(&w->done);
-	t = kthread_run(writer_thread, w, "usb_vsock_kunit");
+	t = kthread_create(writer_thread, w, "usb_vsock_kunit");
 	KUNIT_ASSERT_FALSE(test, IS_ERR(t));
+	get_task_struct(t);
+	w->task = t;
+	wake_up_process(t);
 }
 
-/* Wait for a writer; a stuck one is freed by killing the builder. */
+/*
+ * Wait for a writer; a stuck one is freed by killing the builder, and by
+ * waking its queues here too, in case what is broken is that kill does
+ * not wake them.
+ */
 static void writer_join(struct kunit *test, struct writer *w)
 {
-	if (wait_for_completion_timeout(&w->done, TEST_WAIT))
-		return;
-	KUNIT_FAIL(test, "writer stuck");
-	usb_vsock_builder_kill(&w->f->b);
-	wait_for_completion(&w->done);
+	if (!wait_for_completion_timeout(&w->done, TEST_WAIT)) {
+		KUNIT_FAIL(test, "writer stuck");
+		usb_vsock_builder_kill(&w->f->b);
+		wake_up_all(&w->f->b.space_wq);
+		wake_up_all(&w->f->b.data_wq);
+		wait_for_completion(&w->done);
+	}
+	put_task_struct(w->task);
 }
 
 static int write_one(struct writer *w)
@@ -109,19 +156,58 @@ static int write_one(struct writer *w)
 				       w->payload, w->len, &timeo);
 }
 
-static bool writer_waiting(struct writer *w, bool prio)
+/* Is @t queued on @wq? Called with interrupts off. */
+static bool on_queue(struct wait_queue_head *wq, struct task_struct *t)
 {
-	unsigned long end = jiffies + TEST_WAIT;
+	struct wait_queue_entry *e;
+	bool found = false;
 
-	/* A control writer shows itself in prio_waiting; data cannot. */
-	while (time_before(jiffies, end)) {
+	spin_lock(&wq->lock);
+	list_for_each_entry(e, &wq->head, entry)
+		if (e->private == t)
+			found = true;
+	spin_unlock(&wq->lock);
+	return found;
+}
+
+/*
+ * Does @w sleep on @wq? Polled for up to @timeout jiffies (0: look once);
+ * false as soon as it is done. The builder waits with its lock held
+ * until it is queued and has found its condition false; with that lock
+ * held here, a queued writer is one that sleeps until it is woken, and
+ * one that was woken has left the queue.
+ */
+static bool writer_asleep(struct writer *w, struct wait_queue_head *wq,
+			  unsigned long timeout)
+{
+	unsigned long end = jiffies + timeout;
+	bool queued;
+
+	for (;;) {
 		if (completion_done(&w->done))
 			return false;
-		if (!prio || READ_ONCE(w->f->b.prio_waiting))
+		spin_lock_irq(&w->f->b.lock);
+		queued = on_queue(wq, w->task);
+		spin_unlock_irq(&w->f->b.lock);
+		if (queued && !task_is_running(w->task))
 			return true;
-		usleep_range(1000, 2000);
+		if (!time_before(jiffies, end))
+			return false;
+		usleep_range(100, 200);
 	}
-	return false;
+}
+
+static void expect_asleep(struct kunit *test, struct writer *w,
+			  struct wait_queue_head *wq, unsigned long timeout,
+			  const char *what)
+{
+	if (writer_asleep(w, wq, timeout))
+		return;
+	if (completion_done(&w->done))
+		KUNIT_FAIL(test, "%s: returned %d instead of sleeping", what,
+			   w->ret);
+	else
+		KUNIT_FAIL(test, "%s: not asleep on its wait queue", what);
 }
 
 /* Seed test 1: one packet in, the same packet out. */
@@ -160,15 +246,20 @@ static void usb_vsock_test_builder_roundtrip(struct kunit *test)
 }
 
 #define NUMBERED	1024
+/* A packet of 96 bytes: two of them fill 192 of 256, a multiple of 64. */
+#define NUMBERED_LEN	72
 
 static u32 numbered(u32 num, char *payload)
 {
-	return snprintf(payload, 32, "packet #%u!", num);
+	int n = snprintf(payload, NUMBERED_LEN, "packet #%u!", num);
+
+	memset(payload + n, '.', NUMBERED_LEN - n);
+	return NUMBERED_LEN;
 }
 
 static int write_numbered(struct writer *w)
 {
-	char payload[32];
+	char payload[NUMBERED_LEN];
 	u32 num;
 	int ret;
 
@@ -190,25 +281,45 @@ static int write_numbered(struct writer *w)
  * concurrent writer, read back in order. With a wMaxPacketSize, the
  * builder may split a packet's last byte into the next transfer, so the
  * reader joins consecutive pieces of the same address.
+ *
+ * Every other transfer is taken as soon as there is data, the others only
+ * once the writer sleeps for room (or is done): full, that is two packets
+ * or 192 bytes when the builder was empty, which stalls with wMaxPacketSize
+ * 64. Such a take follows one that left the builder empty unless that one
+ * carried, so with 64 the carry path is taken whatever the timing.
  */
 static void usb_vsock_test_builder_many(struct kunit *test)
 {
 	const size_t *maxp = test->param_value;
 	struct bfix *f = bfix_new(test, 256, *maxp);
 	struct writer w = { .f = f, .fn = write_numbered };
-	u32 num = 0, got = 0, transfers = 0;
-	char want[32], have[32];
+	u32 num = 0, got = 0, transfers = 0, stalling = 0;
+	char want[NUMBERED_LEN], have[NUMBERED_LEN];
 
 	writer_start(test, &w);
 	while (num < NUMBERED) {
 		const u8 *buf;
-		size_t len, off = 0;
+		size_t len, off = 0, before = 0;
 
 		if (usb_vsock_builder_wait_data(&f->b, TEST_WAIT) <= 0)
 			break;
+		if (!(transfers & 1)) {
+			if (!writer_asleep(&w, &f->b.space_wq, ASLEEP_WAIT) &&
+			    !completion_done(&w.done)) {
+				KUNIT_FAIL(test, "writer neither waits nor ends");
+				break;
+			}
+			before = pending(f);
+		}
 		len = take(f, &buf);
 		transfers++;
-		KUNIT_EXPECT_FALSE(test, usb_vsock_builder_bad_len(&f->b, len));
+		KUNIT_EXPECT_FALSE_MSG(test, stalls(f, len),
+				       "transfer %u of %zu bytes", transfers,
+				       len);
+		if (stalls(f, before)) {
+			stalling++;
+			KUNIT_EXPECT_LT(test, len, before);
+		}
 		while (off < len && num < NUMBERED) {
 			struct usb_vsock_pkt pkt;
 			u32 wlen = numbered(num, want);
@@ -239,8 +350,15 @@ out:
 	writer_join(test, &w);
 	KUNIT_EXPECT_EQ(test, w.ret, 0);
 	KUNIT_EXPECT_EQ(test, num, (u32)NUMBERED);
-	kunit_info(test, "%u packets in %u transfers, %llu carries\n", num,
-		   transfers, f->b.carries);
+	if (f->maxp) {
+		/* The path this case is for was taken, and counted. */
+		KUNIT_EXPECT_GT(test, stalling, 0U);
+		KUNIT_EXPECT_GE(test, f->b.carries, (u64)stalling);
+	} else {
+		KUNIT_EXPECT_EQ(test, f->b.carries, 0ULL);
+	}
+	kunit_info(test, "%u packets in %u transfers, %u stalling, %llu carries\n",
+		   num, transfers, stalling, f->b.carries);
 }
 
 static const size_t many_maxp[] = { 0, 64 };
@@ -291,9 +409,12 @@ static void usb_vsock_test_builder_fillable(struct kunit *test)
 		KUNIT_EXPECT_EQ(test, write_now(f, big, w.len), -EAGAIN);
 
 		writer_start(test, &w);
-		KUNIT_EXPECT_TRUE(test, writer_waiting(&w, false));
+		expect_asleep(test, &w, &f->b.space_wq, ASLEEP_WAIT,
+			      "writer of a packet that does not fit");
+		/* Nothing wakes it while the transfer stays full. */
 		msleep(20);
-		KUNIT_EXPECT_FALSE(test, completion_done(&w.done));
+		expect_asleep(test, &w, &f->b.space_wq, 0,
+			      "the same writer 20 ms later");
 
 		len = take(f, &buf);
 		KUNIT_EXPECT_EQ(test, len, 2 * usb_vsock_pkt_size(99));
@@ -428,19 +549,22 @@ struct conn {
 	size_t sent, rcvd;
 };
 
-/* Returns true when the transfer is bad and could not have been helped. */
-static bool unavoidable(struct bfix *f, const u8 *buf, size_t len)
+/*
+ * A stalling transfer that could not have been helped: no packet boundary
+ * inside it is a length that does not stall, and no Data packet could give
+ * its last byte to the next transfer (one of two bytes or more can: if
+ * its end less one stalls, its end does not).
+ */
+static bool unavoidable(const struct bfix *f, const u8 *buf, size_t len)
 {
-	size_t off = 0, end;
+	size_t off, end;
 
-	if (!usb_vsock_builder_bad_len(&f->b, len))
-		return true;
-	for (; off < len; off = end) {
+	for (off = 0; off < len; off = end) {
 		const struct usb_vsock_hdr *hdr = (const void *)(buf + off);
 		u32 plen = le32_to_cpu(hdr->payload_len);
 
 		end = off + usb_vsock_pkt_size(plen);
-		if (end < len && !usb_vsock_builder_bad_len(&f->b, end))
+		if (end < len && !stalls(f, end))
 			return false;
 		if (hdr->type == USB_VSOCK_DATA && plen >= 2)
 			return false;
@@ -448,20 +572,28 @@ static bool unavoidable(struct bfix *f, const u8 *buf, size_t len)
 	return true;
 }
 
+struct rnd_stats {
+	unsigned int stalling;	/* takes that found a stalling length */
+	unsigned int bad;	/* transfers sent with one: unavoidable */
+};
+
 static void drain(struct kunit *test, struct bfix *f, struct conn *conns,
-		  unsigned int *bad)
+		  struct rnd_stats *st)
 {
 	struct usb_vsock_pkt pkt;
 	const u8 *buf;
-	size_t len, off;
+	size_t len, off, before;
 
+	before = pending(f);
 	len = take(f, &buf);
 	if (!len)
 		return;
-	if (usb_vsock_builder_bad_len(&f->b, len)) {
+	if (stalls(f, before))
+		st->stalling++;
+	if (stalls(f, len)) {
 		KUNIT_EXPECT_TRUE_MSG(test, unavoidable(f, buf, len),
 				      "transfer of %zu bytes", len);
-		(*bad)++;
+		st->bad++;
 	}
 	for (off = 0; off < len; off += usb_vsock_pkt_size(pkt.len)) {
 		struct conn *c;
@@ -484,6 +616,52 @@ static void drain(struct kunit *test, struct bfix *f, struct conn *conns,
 	KUNIT_EXPECT_EQ(test, off, len);
 }
 
+/* Write @n bytes of connection @addr's stream, without waiting. */
+static ssize_t send_data(struct bfix *f, const struct usb_vsock_addr *addr,
+			 struct conn *cn, u8 *src, size_t n)
+{
+	struct kvec kv = { src, n };
+	struct iov_iter iter;
+	long timeo = 0;
+	ssize_t done;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		src[i] = conn_byte(addr->device_port, cn->sent + i);
+	iov_iter_kvec(&iter, ITER_SOURCE, &kv, 1, n);
+	done = usb_vsock_builder_write_data(&f->b, addr, &iter, &timeo);
+	if (done > 0)
+		cn->sent += done;
+	return done;
+}
+
+/*
+ * Write Data (with @src) or an Echo reply (with @echo) of two bytes or
+ * more that ends the transfer on a multiple of wMaxPacketSize below the
+ * transfer size, when one fits.
+ */
+static void aim(struct kunit *test, struct bfix *f,
+		const struct usb_vsock_addr *addr, struct conn *cn, u8 *src,
+		const u8 *echo)
+{
+	size_t n = pending(f) + USB_VSOCK_HDR_LEN;
+	size_t end = roundup(n + 2, f->maxp);
+	long timeo = 0;
+	ssize_t ret;
+
+	if (end >= f->size)
+		return;
+	if (echo) {
+		ret = usb_vsock_builder_write(&f->b, USB_VSOCK_ECHO_REPLY, addr,
+					      echo, end - n, &timeo);
+		KUNIT_EXPECT_EQ(test, ret, (ssize_t)0);
+	} else {
+		ret = send_data(f, addr, cn, src, end - n);
+		KUNIT_EXPECT_EQ(test, ret, (ssize_t)(end - n));
+	}
+	KUNIT_EXPECT_EQ(test, pending(f), end);
+}
+
 struct stall_case {
 	size_t size, maxp;
 };
@@ -504,14 +682,18 @@ KUNIT_ARRAY_PARAM(stall, stall_cases, stall_desc);
 /*
  * Random data on four connections mixed with control packets of random
  * sizes: every transfer is whole packets, none has a stalling length
- * that could have been avoided, and every byte arrives in order.
+ * that could have been avoided, and every byte arrives in order. A
+ * quarter of the steps write Data or an Echo reply that ends the
+ * transfer on a multiple of wMaxPacketSize and take it at once, so that
+ * every case meets stalling lengths, most of which must be carried.
  */
 static void usb_vsock_test_builder_random(struct kunit *test)
 {
 	const struct stall_case *sc = test->param_value;
 	struct bfix *f = bfix_new(test, sc->size, sc->maxp);
 	struct conn conns[4] = {};
-	unsigned int step, c, bad = 0;
+	struct rnd_stats st = {};
+	unsigned int step, c;
 	struct rnd_state rnd;
 	u8 *src, *echo;
 
@@ -524,47 +706,49 @@ static void usb_vsock_test_builder_random(struct kunit *test)
 	for (step = 0; step < 4000 && test->status != KUNIT_FAILURE; step++) {
 		u32 r = prandom_u32_state(&rnd);
 		struct usb_vsock_addr addr = { 3, 2, r % 4, 7 };
+		struct conn *cn = &conns[addr.device_port];
 		long timeo = 0;
+		size_t n;
 
 		switch (r >> 8 & 7) {
 		case 0:
-			drain(test, f, conns, &bad);
+			drain(test, f, conns, &st);
 			break;
 		case 1:		/* a control packet, or an Echo reply */
 			if (usb_vsock_builder_write(&f->b, r & 1 ?
 					USB_VSOCK_RESET : USB_VSOCK_ECHO_REPLY,
 					&addr, echo, r & 1 ? 0 : r >> 16 & 127,
 					&timeo) == -EAGAIN)
-				drain(test, f, conns, &bad);
+				drain(test, f, conns, &st);
 			break;
-		default: {	/* data, mostly */
-			struct conn *cn = &conns[addr.device_port];
-			size_t n = 1 + (r >> 12) % (2 * sc->size - 1), i;
-			struct iov_iter iter;
-			struct kvec kv = { src, n };
-			ssize_t done;
-
-			for (i = 0; i < n; i++)
-				src[i] = conn_byte(addr.device_port,
-						   cn->sent + i);
-			iov_iter_kvec(&iter, ITER_SOURCE, &kv, 1, n);
-			done = usb_vsock_builder_write_data(&f->b, &addr,
-							    &iter, &timeo);
-			if (done > 0)
-				cn->sent += done;
-			else
-				drain(test, f, conns, &bad);
+		case 2:		/* Data that ends on a stalling length */
+			aim(test, f, &addr, cn, src, NULL);
+			drain(test, f, conns, &st);
 			break;
-		}
+		case 3:		/* an Echo reply that does */
+			aim(test, f, &addr, cn, NULL, echo);
+			drain(test, f, conns, &st);
+			break;
+		default:	/* data, mostly */
+			n = 1 + (r >> 12) % (2 * sc->size - 1);
+			if (send_data(f, &addr, cn, src, n) <= 0)
+				drain(test, f, conns, &st);
+			break;
 		}
 	}
-	drain(test, f, conns, &bad);
-	drain(test, f, conns, &bad);
+	drain(test, f, conns, &st);
+	drain(test, f, conns, &st);
 	for (c = 0; c < 4; c++)
 		KUNIT_EXPECT_EQ(test, conns[c].rcvd, conns[c].sent);
-	kunit_info(test, "%zu+%zu+%zu+%zu bytes, %llu carries, %u unavoidable\n",
+	/*
+	 * The path this test is for was taken: the builder met stalling
+	 * lengths, and carried every one it could avoid.
+	 */
+	KUNIT_EXPECT_GT(test, st.stalling, st.bad);
+	KUNIT_EXPECT_EQ(test, f->b.carries, (u64)(st.stalling - st.bad));
+	kunit_info(test, "%zu+%zu+%zu+%zu bytes, %u stalling, %llu carries, %u unavoidable\n",
 		   conns[0].sent, conns[1].sent, conns[2].sent, conns[3].sent,
-		   f->b.carries, bad);
+		   st.stalling, f->b.carries, st.bad);
 }
 
 static int write_data_all(struct writer *w)
@@ -603,25 +787,34 @@ static void usb_vsock_test_builder_priority(struct kunit *test)
 
 	/* The data writer fills the transfer and waits for more room. */
 	writer_start(test, &dw);
-	KUNIT_EXPECT_TRUE(test, writer_waiting(&dw, false));
-	while (READ_ONCE(f->b.len) != 256 && !completion_done(&dw.done))
-		usleep_range(1000, 2000);
+	expect_asleep(test, &dw, &f->b.space_wq, ASLEEP_WAIT,
+		      "data writer on a full transfer");
+	KUNIT_EXPECT_EQ(test, pending(f), (size_t)256);
 	writer_start(test, &cw);
-	KUNIT_EXPECT_TRUE(test, writer_waiting(&cw, true));
+	expect_asleep(test, &cw, &f->b.space_wq, ASLEEP_WAIT,
+		      "control writer on a full transfer");
+	KUNIT_EXPECT_EQ(test, READ_ONCE(f->b.prio_waiting), 1U);
+	expect_asleep(test, &dw, &f->b.space_wq, 0,
+		      "data writer behind the control writer");
 
 	len = take(f, &buf);
 	KUNIT_EXPECT_EQ(test, len, (size_t)256);
 	writer_join(test, &cw);
 	KUNIT_EXPECT_EQ(test, cw.ret, 0);
 
-	/* Both writers were woken; the Reset must lead the next transfer. */
+	/*
+	 * Both writers were woken; the Reset must lead the next transfer.
+	 * No assertion until the data writer is joined: it uses this frame.
+	 */
 	len = take(f, &buf);
-	KUNIT_ASSERT_GE(test, len, (size_t)USB_VSOCK_HDR_LEN);
-	KUNIT_ASSERT_EQ(test, usb_vsock_pkt_decode(buf, len,
-						   USB_VSOCK_MAX_PAYLOAD, &pkt),
-			USB_VSOCK_PKT_OK);
-	KUNIT_EXPECT_EQ(test, pkt.type, USB_VSOCK_RESET);
-	KUNIT_EXPECT_EQ(test, pkt.addr.device_port, 9U);
+	if (len && usb_vsock_pkt_decode(buf, len, USB_VSOCK_MAX_PAYLOAD,
+					&pkt) == USB_VSOCK_PKT_OK) {
+		KUNIT_EXPECT_EQ(test, pkt.type, USB_VSOCK_RESET);
+		KUNIT_EXPECT_EQ(test, pkt.addr.device_port, 9U);
+	} else {
+		KUNIT_FAIL(test, "no whole packet in a transfer of %zu bytes",
+			   len);
+	}
 
 	while (!completion_done(&dw.done)) {
 		if (usb_vsock_builder_wait_data(&f->b, TEST_WAIT) <= 0)
@@ -688,15 +881,17 @@ static void usb_vsock_test_builder_kill(struct kunit *test)
 	long timeo = 0;
 
 	writer_start(test, &sub);
-	KUNIT_EXPECT_TRUE(test, writer_waiting(&sub, false));
-	KUNIT_ASSERT_EQ(test, usb_vsock_builder_write(&f->b, USB_VSOCK_DATA,
+	expect_asleep(test, &sub, &f->b.data_wq, ASLEEP_WAIT,
+		      "submitter on an empty builder");
+	KUNIT_EXPECT_EQ(test, usb_vsock_builder_write(&f->b, USB_VSOCK_DATA,
 						      NULL, pad, sizeof(pad),
 						      &timeo), 0);
 	writer_join(test, &sub);
 	KUNIT_EXPECT_GT(test, sub.ret, 0);
 
 	writer_start(test, &w);
-	KUNIT_EXPECT_TRUE(test, writer_waiting(&w, false));
+	expect_asleep(test, &w, &f->b.space_wq, ASLEEP_WAIT,
+		      "writer on a full transfer");
 	usb_vsock_builder_kill(&f->b);
 	writer_join(test, &w);
 	KUNIT_EXPECT_EQ(test, w.ret, -ESHUTDOWN);
