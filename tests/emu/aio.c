@@ -8,7 +8,8 @@
  * pattern in --raw mode), or from hostile_transfer() while the hostile
  * device runs, queued on the bulk IN endpoint, and follows one whose
  * (non-zero) length is a multiple of wMaxPacketSize with a zero-length
- * write unless --no-zlp.
+ * write unless --no-zlp. The writer also measures how long the host
+ * leaves all of them queued (in_stalls, in_stall_max_ms; see emu.h).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -263,6 +264,32 @@ static int wr_submit(aio_context_t ctx, struct wr_slot *w, int idx,
 	return 0;
 }
 
+/*
+ * in_stalls and in_stall_max_ms: *since is when the writer found every IN
+ * write queued (the slot it wants next still in flight), 0 while one is
+ * free; *counted once this wait has reached IN_STALL_MS.
+ */
+static void wr_stall_check(bool full, long long *since, bool *counted)
+{
+	long long now = now_ms();
+
+	if (!full) {
+		*since = 0;
+		return;
+	}
+	if (!*since) {
+		*since = now;
+		*counted = false;
+		return;
+	}
+	if (now - *since < IN_STALL_MS)
+		return;
+	if (!*counted)
+		stat_inc(ST_in_stalls);
+	*counted = true;
+	stat_max(ST_in_stall_max_ms, now - *since);
+}
+
 void *writer_thread(void *arg)
 {
 	int n = emu.o.in_reqs, i, efd = eventfd(0, EFD_NONBLOCK);
@@ -271,7 +298,8 @@ void *writer_thread(void *arg)
 	struct wr_slot *s = calloc(n, sizeof(*s));
 	aio_context_t ctx = 0;
 	eventfd_t dummy;
-	bool enabled;
+	long long full_since = 0;
+	bool enabled, counted = false;
 
 	(void)arg;
 	if (efd < 0 || !ev || !s || sys_io_setup(2 * n, &ctx)) {
@@ -296,6 +324,7 @@ void *writer_thread(void *arg)
 		pthread_mutex_lock(&emu.lock);
 		enabled = emu.enabled;
 		pthread_mutex_unlock(&emu.lock);
+		wr_stall_check(enabled && w->pending, &full_since, &counted);
 		if (!enabled) {
 			/* see reader_thread() */
 			wait_enabled(200);

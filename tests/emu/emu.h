@@ -54,6 +54,13 @@ enum hostile_mode {
 	HM_COUNT,
 };
 
+/*
+ * A wait of the writer with all IN writes queued and none completing that
+ * counts in in_stalls: far longer than the host takes to read a transfer
+ * that it wants, however slow the emulated bus.
+ */
+#define IN_STALL_MS	500
+
 /* The longest hostile IN transfer; the writer's buffers are this big. */
 #define HOSTILE_MAX	2048
 
@@ -128,10 +135,25 @@ struct emu_pkt {
  * Connects to the silent port, never answered;
  * unknown_data: Data packets for no connection; v0_stalls: times the
  * reader waited for a slow service on a v0 link; rx_buf_max: most bytes
- * queued for one service; hostile_transfers: transfers of the hostile
+ * queued for one service; in_stalls: times the host left every one of
+ * the --in-reqs IN writes queued, none completing, for IN_STALL_MS or
+ * longer (a host that stopped reading the link, as a v0 host must for a
+ * full socket), counted when the wait reaches IN_STALL_MS;
+ * in_stall_max_ms: the longest such wait so far, in ms (aio.c);
+ * protocol violations by the host besides proto_errors (link.c, conn.c):
+ * dup_connect: a Connect for a quad that has a connection; bad_pause: a
+ * Pause on a v0 link, or one whose payload is not one byte 0 or 1;
+ * stray_pkts: Accept, Reset, Finish or Pause for no connection (Accept
+ * also for one we did not connect, Pause also for one we have not yet
+ * seen accepted); data_after_finish: Data after our
+ * Finish; overflow_resets: connections reset because the host ignored
+ * our Pause; hostile_transfers: transfers of the hostile
  * device (hostile.c); hostile_connects: Connects among them;
  * forged_sync_restarts: times the host answered a Sync the hostile device
- * forged and the device restarted the link (link.c, final_sync()).
+ * forged and the device restarted the link (link.c, final_sync());
+ * hostile_invalid, hostile_pkts: pieces of hostile transfers the host must
+ * reject as malformed, and well-formed packets in them it must take, as
+ * far as known (hostile.c, host_view).
  */
 enum emu_stat {
 	ST_rx_transfers,
@@ -199,11 +221,15 @@ enum emu_stat {
 	ST_v0_stalls,
 	ST_overflow_resets,
 	ST_rx_buf_max,
+	ST_in_stalls,
+	ST_in_stall_max_ms,
 	ST_svc_done,
 	ST_raw_pattern_errors,
 	ST_hostile_transfers,
 	ST_hostile_connects,
 	ST_forged_sync_restarts,
+	ST_hostile_invalid,
+	ST_hostile_pkts,
 	ST_COUNT
 };
 

@@ -25,6 +25,11 @@
  * confirm a version the device did not agree on: then the device restarts
  * the link (forged_sync_restarts) rather than wait for a Sync, since its
  * real answer may never reach the host (link.c, final_sync()).
+ *
+ * Each Connect of connect mode has a device port of its own, so that the
+ * host must answer every one (a duplicate of a live connection's quad
+ * would be ignored). hostile_invalid and hostile_pkts say what the host
+ * must have made of the transfers (see host_view below).
  */
 #define _GNU_SOURCE
 #include <endian.h>
@@ -34,6 +39,28 @@
 
 #define HDR		USB_VSOCK_HDR_LEN
 #define MTU		USB_VSOCK_MTU
+
+/*
+ * What the host must make of the hostile transfers, independently of how
+ * it is written: it reads IN in pieces of wMaxPacketSize (its URBs,
+ * Documentation/usb_vsock.rst), carries a packet that crosses pieces over,
+ * and rejects a header with a bad magic, an unknown type, a payload_len
+ * over USB_VSOCK_MAX_PAYLOAD, a payload on C, A, R or F, or a Pause
+ * payload other than one byte 0 or 1 ("Wire protocol" there); then it
+ * drops the rest of the piece and starts afresh. A Sync ends its piece.
+ * host_view follows such a parser over the hostile transfers and counts
+ * each piece it must reject in hostile_invalid and each well-formed packet
+ * it must take in hostile_pkts. It starts clean with each hostile run (the
+ * host has served the device since the last one) and stops counting, until
+ * the next run, once a well-behaved transfer goes out while a hostile one
+ * left part of a packet pending: what the host holds is then unknown.
+ */
+static struct {
+	__u8 pkt[HDR + 1];	/* the pending packet's header, 1st byte */
+	size_t have;		/* bytes of the pending packet seen */
+	size_t need;		/* its size, once its header is in */
+	bool lost;
+} host_view;
 
 static const char *const mode_names[HM_COUNT] = {
 	[HM_NONE] = "none",
@@ -137,6 +164,7 @@ static size_t pack_headers(__u8 *out, size_t len, int type, __u32 plen)
 static size_t build(enum hostile_mode m, __u8 *out)
 {
 	static const char bad_types[] = "\0\x01GHZsabcx\xff";
+	static __u64 connect_port;
 	struct emu_conn *c;
 	size_t len, off = 0, i;
 	__u32 plen;
@@ -183,7 +211,9 @@ static size_t build(enum hostile_mode m, __u8 *out)
 				emu.hostile_port : 40000 + rnd() % 1000;
 
 			hdr(out + off, USB_VSOCK_CONNECT, emu.cid,
-			    USB_VSOCK_CID_HOST, stray_port(), hp, 0);
+			    USB_VSOCK_CID_HOST,
+			    0x40000000u + (__u32)(connect_port++ & 0x0fffffff),
+			    hp, 0);
 			off += HDR;
 			stat_inc(ST_hostile_connects);
 		}
@@ -222,6 +252,87 @@ static size_t build(enum hostile_mode m, __u8 *out)
 	}
 }
 
+/* The header in host_view.pkt is one the host must take. */
+static bool hv_header_ok(void)
+{
+	const __u8 *h = host_view.pkt;
+	__u32 plen;
+	__u8 type = h[3];
+
+	memcpy(&plen, h + 20, sizeof(plen));
+	plen = le32toh(plen);
+	if (memcmp(h, USB_VSOCK_MAGIC, USB_VSOCK_MAGIC_LEN))
+		return false;
+	if (!type || !strchr("SEeCARFDX", type))
+		return false;
+	if (plen > USB_VSOCK_MAX_PAYLOAD)
+		return false;
+	if (plen && strchr("CARF", type))
+		return false;
+	if (type == USB_VSOCK_PAUSE_PKT && plen != 1)
+		return false;
+	host_view.need = HDR + plen;
+	return true;
+}
+
+/* One piece of an IN transfer, as the host must parse it. */
+static void hv_piece(const __u8 *p, size_t len)
+{
+	__u8 *pkt = host_view.pkt;
+	size_t n;
+
+	while (len) {
+		if (host_view.have < HDR) {
+			n = HDR - host_view.have;
+			n = n < len ? n : len;
+			memcpy(pkt + host_view.have, p, n);
+			host_view.have += n;
+			p += n;
+			len -= n;
+			if (host_view.have < HDR)
+				return;
+			if (!hv_header_ok())
+				goto reject;
+		}
+		if (host_view.have < host_view.need) {
+			n = host_view.need - host_view.have;
+			n = n < len ? n : len;
+			if (host_view.have == HDR && n)
+				pkt[HDR] = *p;
+			host_view.have += n;
+			p += n;
+			len -= n;
+			if (host_view.have < host_view.need)
+				return;
+		}
+		if (pkt[3] == USB_VSOCK_PAUSE_PKT && pkt[HDR] != USB_VSOCK_PAUSE &&
+		    pkt[HDR] != USB_VSOCK_UNPAUSE)
+			goto reject;
+		stat_inc(ST_hostile_pkts);
+		host_view.have = 0;
+		if (pkt[3] == USB_VSOCK_SYNC)
+			return;		/* the rest of the piece goes */
+	}
+	return;
+reject:
+	stat_inc(ST_hostile_invalid);
+	host_view.have = 0;
+}
+
+static void host_view_transfer(const __u8 *out, size_t len)
+{
+	size_t piece = emu.maxp ? emu.maxp : 512, n;
+
+	if (host_view.lost)
+		return;
+	while (len) {
+		n = len < piece ? len : piece;
+		hv_piece(out, n);
+		out += n;
+		len -= n;
+	}
+}
+
 int hostile_start(const char *mode, __u64 count, __u32 port)
 {
 	enum hostile_mode m;
@@ -236,6 +347,7 @@ int hostile_start(const char *mode, __u64 count, __u32 port)
 	emu.hostile_left = m == HM_NONE ? 0 : count;
 	emu.hostile_port = port;
 	emu.hostile_seq = 0;
+	memset(&host_view, 0, sizeof(host_view));
 	if (!emu.hostile_rng)
 		emu.hostile_rng = 0x9e3779b97f4a7c15ULL ^ now_ms();
 	pthread_cond_broadcast(&emu.cond);
@@ -256,12 +368,16 @@ bool hostile_transfer(__u8 *out, size_t *len)
 		return false;
 	/* Let the handshake and the replies through every other transfer. */
 	emu.hostile_yield = !emu.hostile_yield;
-	if (emu.ctl_head && emu.hostile_yield)
+	if (emu.ctl_head && emu.hostile_yield) {
+		if (host_view.have)
+			host_view.lost = true;
 		return false;
+	}
 	if (m == HM_MIX)
 		m = HM_RANDOM + rnd() % (HM_LENGTHS - HM_RANDOM + 1);
 	memset(out, 0, HOSTILE_MAX);
 	*len = build(m, out);
+	host_view_transfer(out, *len);
 	emu.hostile_seq++;
 	/*
 	 * Only these hold Syncs the host may take. Those written before

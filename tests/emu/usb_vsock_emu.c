@@ -136,11 +136,15 @@ const char *const emu_stat_names[ST_COUNT] = {
 	[ST_v0_stalls] = "v0_stalls",
 	[ST_overflow_resets] = "overflow_resets",
 	[ST_rx_buf_max] = "rx_buf_max",
+	[ST_in_stalls] = "in_stalls",
+	[ST_in_stall_max_ms] = "in_stall_max_ms",
 	[ST_svc_done] = "svc_done",
 	[ST_raw_pattern_errors] = "raw_pattern_errors",
 	[ST_hostile_transfers] = "hostile_transfers",
 	[ST_hostile_connects] = "hostile_connects",
 	[ST_forged_sync_restarts] = "forged_sync_restarts",
+	[ST_hostile_invalid] = "hostile_invalid",
+	[ST_hostile_pkts] = "hostile_pkts",
 };
 
 static long long start_ms;

@@ -20,7 +20,11 @@
  *              transfer (with and without USBDEVFS_URB_ZERO_PACKET)
  *              completes a 1024-byte device read (emulator --raw
  *              --raw-size 1024)
- * Every mode prints a "usbfs_host: N passed, N failed" line.
+ * Every mode prints a "usbfs_host: N passed, N failed" line. Exit status:
+ * 0 if all passed, 2 for bad usage, 3 (proto) if every failure came from
+ * the device going away in the middle (transfers failed with ENODEV,
+ * ESHUTDOWN or EPROTO, and usbfs answers ENODEV for the device), also
+ * printed as "usbfs_host: the device is gone", 1 for any other failure.
  */
 #define _GNU_SOURCE
 #include <errno.h>

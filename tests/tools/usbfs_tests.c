@@ -9,11 +9,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
+#include <linux/usbdevice_fs.h>
 
 #include "hostlink.h"
 #include "vsock_testdata.h"
 
 static int npass, nfail;
+
+/* proto's exit status when the device went away (see proto_main()). */
+#define UF_EXIT_GONE	3
 
 /* The tests. */
 
@@ -439,6 +444,123 @@ static int t_bad_sync(struct hlink *l)
 	return close_conn(l, c);
 }
 
+/* The emulator's counters of protocol violations by the host. */
+static const char *const violations[] = { "proto_errors", "dup_connect",
+	"bad_pause", "stray_pkts", "data_after_finish", "overflow_resets" };
+#define NVIOL ARRAY_SIZE(violations)
+
+static void viol_get(struct hlink *l, long long *v)
+{
+	unsigned int i;
+
+	for (i = 0; i < NVIOL; i++)
+		v[i] = ctl_get(l, violations[i]);
+}
+
+/*
+ * After one violation fed on purpose: the counter which (and no other)
+ * moves by exactly one, within UF_WAIT_MS; v holds the counts from before
+ * and gets the new ones.
+ */
+static int viol_counted(struct hlink *l, long long *v, const char *which)
+{
+	long long now[NVIOL];
+	unsigned int i;
+	int bad = 0;
+
+	for (i = 0; i < NVIOL; i++)
+		if (!strcmp(violations[i], which))
+			ctl_wait(l, which, v[i] + 1);
+	viol_get(l, now);
+	for (i = 0; i < NVIOL; i++) {
+		long long want = v[i] + !strcmp(violations[i], which);
+
+		if (now[i] != want) {
+			uf_log("after a violation for %s: %s = %lld, want %lld\n",
+			       which, violations[i], now[i], want);
+			bad = -1;
+		}
+		v[i] = now[i];
+	}
+	return bad;
+}
+
+/*
+ * The violation counters the integration tests assert (emu_clean) are
+ * live: feed the emulator one violation of each kind (proto_errors: see
+ * split and bad-sync) and it counts it, in that counter alone.
+ */
+static int t_violations(struct hlink *l)
+{
+	static const uint8_t bad_pause = 2;
+	struct hq q, stray;
+	long long v[NVIOL], fins;
+	struct hconn *c;
+	size_t sent = 0;
+	uint8_t buf[MTU - HDR];
+
+	viol_get(l, v);
+	/* A Connect for a connection that is open. */
+	c = hconnect(l, VT_PORT_ECHO);
+	if (!c || c->state != HC_OPEN)
+		return -1;
+	send_pkt(l, USB_VSOCK_CONNECT, &c->q, NULL, 0);
+	if (viol_counted(l, v, "dup_connect"))
+		return -1;
+	/* A Pause whose payload is neither 0 nor 1. */
+	send_pkt(l, USB_VSOCK_PAUSE_PKT, &c->q, &bad_pause, 1);
+	if (viol_counted(l, v, "bad_pause") || echo_check(l, c, 100, 21) ||
+	    close_conn(l, c))
+		return -1;
+	/* A Reset for no connection. */
+	stray = c->q;
+	stray.hport = 1;
+	send_pkt(l, USB_VSOCK_RESET, &stray, NULL, 0);
+	if (viol_counted(l, v, "stray_pkts"))
+		return -1;
+	/*
+	 * Data after the device's Finish: a source of one byte, whose
+	 * Finish we leave unanswered (the quad is forgotten here first, so
+	 * that no Reset answers it), then Data, then our Reset.
+	 */
+	c = hconnect(l, VT_PORT_SOURCE);
+	if (!c || c->state != HC_OPEN)
+		return -1;
+	q = c->q;
+	c->state = HC_CLOSED;
+	fins = ctl_get(l, "tx_finish");
+	send_pkt(l, USB_VSOCK_DATA, &q, "\1\0\0\0\0\0\0\0", 8);
+	if (ctl_wait(l, "tx_finish", fins + 1) != fins + 1) {
+		uf_log("no Finish from a source of one byte\n");
+		return -1;
+	}
+	send_pkt(l, USB_VSOCK_DATA, &q, "late", 4);
+	if (viol_counted(l, v, "data_after_finish"))
+		return -1;
+	send_pkt(l, USB_VSOCK_RESET, &q, NULL, 0);
+	if (l->version < 1)
+		return link_barrier(l);
+	/*
+	 * v1: Data that ignores the slow sink's Pause, until the device
+	 * gives up on the connection (past 64 times its --rx-buf).
+	 */
+	c = hconnect(l, VT_PORT_SLOW_SINK);
+	if (!c || c->state != HC_OPEN || send_count(l, c, 1ULL << 40))
+		return -1;
+	memset(buf, 'o', sizeof(buf));
+	while (!c->got_reset && !l->io.error && sent < (64 << 20)) {
+		if (uf_out_pending(&l->io) >= l->io.nout) {
+			uf_pump(&l->io, 10);
+			continue;
+		}
+		send_pkt(l, USB_VSOCK_DATA, &c->q, buf, sizeof(buf));
+		sent += sizeof(buf);
+	}
+	uf_log("ignored Pause: %zu bytes sent, %sReset\n", sent,
+	       c->got_reset ? "" : "no ");
+	return viol_counted(l, v, "overflow_resets");
+}
+
 static int t_final(struct hlink *l)
 {
 	static const char *const keys[] = { "proto_errors", "err_split",
@@ -493,6 +615,7 @@ static const struct ptest tests[] = {
 	{ "split", t_split, true, false },
 	{ "echo-timeout", t_echo_timeout, true, false },
 	{ "bad-sync", t_bad_sync, true, false },
+	{ "violations", t_violations, true, false },
 	{ "final", t_final, false, false },
 };
 
@@ -511,9 +634,35 @@ static bool selected(const char *list, const char *name)
 	return false;
 }
 
+/*
+ * A test failed because the device went away: the transfers failed as
+ * they do on a disconnect, and usbfs now refuses the device's file.
+ */
+static bool io_error_gone(struct hlink *l)
+{
+	int e = -l->io.error;
+
+	return e == ENODEV || e == ESHUTDOWN || e == EPROTO;
+}
+
+static bool device_gone(struct hlink *l)
+{
+	__u32 caps;
+
+	return ioctl(l->dev.fd, USBDEVFS_GET_CAPABILITIES, &caps) &&
+	       errno == ENODEV;
+}
+
+/*
+ * The tests; prints a line per test and a summary. Returns 0 if all
+ * passed; UF_EXIT_GONE if every failure came from the device going away
+ * (an unplug) and it is gone (prints "usbfs_host: the device is gone"),
+ * 1 for any other failure.
+ */
 int proto_main(const struct uf_opts *o)
 {
 	struct hlink *l = calloc(1, sizeof(*l));
+	bool other_fail = false;
 	unsigned int i;
 	int n = 0;
 
@@ -537,15 +686,24 @@ int proto_main(const struct uf_opts *o)
 			nfail++;
 		else
 			npass++;
+		if (err && !io_error_gone(l))
+			other_fail = true;
 		printf("%s %d - %s (%lld ms)\n", err ? "not ok" : "ok", n,
 		       t->name, uf_now_ms() - start);
 		if (err && !strcmp(t->name, "sync"))
 			break;
 	}
 	printf("usbfs_host: %d passed, %d failed\n", npass, nfail);
+	if (nfail && !other_fail && device_gone(l)) {
+		printf("usbfs_host: the device is gone (transfers failed: %s)\n",
+		       strerror(-l->io.error));
+		n = UF_EXIT_GONE;
+	} else {
+		n = nfail || !npass;
+	}
 	link_close(l);
 	free(l);
-	return nfail || !npass;
+	return n;
 }
 
 /*

@@ -34,15 +34,21 @@
  *                                          0, print "shut", and keep the
  *                                          socket open until file DONE
  *                                          exists
- *   vsock_tool refused CID PORT ERRNO      connect() must fail with ERRNO
- *                                          (a number)
+ *   vsock_tool refused CID PORT ERRNO      socket() must succeed and
+ *                                          connect() fail with exactly
+ *                                          ERRNO (a number)
  *   vsock_tool timeout CID PORT MS         connect() with a connect timeout
  *                                          of MS must fail with ETIMEDOUT
  *   vsock_tool stream CID PORT             write to echo until an error;
- *                                          prints the errno and exits 0 on
- *                                          ECONNRESET
- *   vsock_tool type TYPE CID PORT          a seqpacket or dgram socket must
- *                                          not reach the port
+ *                                          prints the call and its errno;
+ *                                          exits 0 only if a read() or
+ *                                          write() failed with ECONNRESET
+ *                                          (EOF is a failure)
+ *   vsock_tool type TYPE CID PORT          a stream socket connects to
+ *                                          CID:PORT, and a TYPE (seqpacket
+ *                                          or dgram) socket is refused at
+ *                                          the step and with the errno of
+ *                                          the vsock core (see cmd_type())
  *
  * Exit status 0 when everything checked out; messages go to stderr.
  */
@@ -132,7 +138,7 @@ static int write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-/* Read exactly len bytes; 1 on EOF first, -1 on error. */
+/* Read exactly len bytes; 1 on EOF first (errno 0), -1 on error. */
 static int read_all(int fd, void *buf, size_t len)
 {
 	__u8 *p = buf;
@@ -145,8 +151,10 @@ static int read_all(int fd, void *buf, size_t len)
 				continue;
 			return -1;
 		}
-		if (!n)
+		if (!n) {
+			errno = 0;
 			return 1;
+		}
 		p += n;
 		len -= n;
 	}
@@ -539,6 +547,29 @@ static int cmd_many(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * Echo CHUNK bytes at a time through fd until a call fails; returns its
+ * errno, 0 for an EOF, and the call in *what.
+ */
+static int stream_loop(int fd, __u8 *buf, __u64 *off, const char **what)
+{
+	const char *call;
+
+	for (;;) {
+		vt_pattern_fill(buf, CHUNK, *off);
+		call = "write";
+		if (write_all(fd, buf, CHUNK))
+			break;
+		call = "read";
+		if (read_all(fd, buf, CHUNK))
+			break;
+		*off += CHUNK;
+	}
+	if (what)
+		*what = call;
+	return errno;
+}
+
 /* Echo until an error; ECONNRESET is the one expected. */
 static int stream_run(int fd)
 {
@@ -548,18 +579,12 @@ static int stream_run(int fd)
 
 	if (!buf)
 		return fail("malloc");
-	for (;;) {
-		vt_pattern_fill(buf, CHUNK, off);
-		if (write_all(fd, buf, CHUNK) || read_all(fd, buf, CHUNK))
-			break;
-		off += CHUNK;
-	}
-	err = errno;
+	err = stream_loop(fd, buf, &off, NULL);
 	free(buf);
 	if (err == ECONNRESET)
 		return 0;
 	fprintf(stderr, "vsock_tool: stream stopped after %llu bytes: %s\n",
-		(unsigned long long)off, strerror(err));
+		(unsigned long long)off, err ? strerror(err) : "EOF");
 	return 1;
 }
 
@@ -633,23 +658,39 @@ static int cmd_accept(int argc, char **argv)
 	return ret;
 }
 
-static int cmd_refused(int argc, char **argv)
+/*
+ * connect() to cid:port on a new socket of type must fail with exactly
+ * want; the socket itself must be made. Returns 0 if so.
+ */
+static int expect_connect_errno(int type, unsigned int cid, unsigned int port,
+				int want)
 {
-	int want = atoi(argv[2]);
-	int fd = vconnect(atoi(argv[0]), atoi(argv[1]));
+	const struct timeval tmo = { 60, 0 };
+	int fd = socket(AF_VSOCK, type, 0), err;
 
-	(void)argc;
-	if (fd >= 0) {
+	if (fd < 0)
+		return fail("socket");
+	if (!connect_tmo(fd, cid, port, &tmo)) {
 		fprintf(stderr, "vsock_tool: connect succeeded\n");
 		close(fd);
 		return 1;
 	}
-	if (errno != want) {
-		fprintf(stderr, "vsock_tool: connect failed with %d (%s), want %d\n",
-			errno, strerror(errno), want);
+	err = errno;
+	close(fd);
+	if (err != want) {
+		fprintf(stderr, "vsock_tool: connect failed with %d (%s), want %d (%s)\n",
+			err, strerror(err), want, strerror(want));
 		return 1;
 	}
+	printf("connect refused: %s\n", strerror(err));
 	return 0;
+}
+
+static int cmd_refused(int argc, char **argv)
+{
+	(void)argc;
+	return expect_connect_errno(SOCK_STREAM, atoi(argv[0]), atoi(argv[1]),
+				    atoi(argv[2]));
 }
 
 static int cmd_timeout(int argc, char **argv)
@@ -676,53 +717,66 @@ static int cmd_stream(int argc, char **argv)
 {
 	static __u8 buf[CHUNK];
 	int fd = vconnect(atoi(argv[0]), atoi(argv[1]));
+	const char *what;
 	__u64 off = 0;
+	int err;
 
 	(void)argc;
 	if (fd < 0)
 		return fail("connect");
 	printf("connected\n");
 	fflush(stdout);
-	for (;;) {
-		vt_pattern_fill(buf, sizeof(buf), off);
-		if (write_all(fd, buf, sizeof(buf)))
-			break;
-		if (read_all(fd, buf, sizeof(buf)))
-			break;
-		off += sizeof(buf);
-	}
-	printf("stopped after %llu bytes: %s\n", (unsigned long long)off,
-	       strerror(errno));
-	return errno != ECONNRESET;
+	err = stream_loop(fd, buf, &off, &what);
+	printf("stopped after %llu bytes: %s: %s\n", (unsigned long long)off,
+	       what, err ? strerror(err) : "EOF");
+	close(fd);
+	return err != ECONNRESET;
 }
 
-/* SOCK_SEQPACKET and SOCK_DGRAM must be refused, whatever the errno. */
+/*
+ * The driver serves SOCK_STREAM only. First a stream socket must connect
+ * to CID:PORT: the CID is a device of usb_vsock, the host-to-guest
+ * transport (without the driver every check below would fail the same
+ * way for want of any transport). Then, with the vsock core of 6.1 and of
+ * 6.12 alike (net/vmw_vsock/af_vsock.c; the debug kernel is 6.12):
+ *
+ * - dgram: vsock_create() assigns a SOCK_DGRAM socket its transport at
+ *   once, the one registered with VSOCK_TRANSPORT_F_DGRAM. usb_vsock
+ *   registers only VSOCK_TRANSPORT_F_H2G and the test VM loads no other
+ *   transport with datagrams (vmci), so socket() fails with ENODEV.
+ * - seqpacket: socket() succeeds; connect() assigns the transport of the
+ *   CID, usb_vsock, and vsock_assign_transport() fails with
+ *   ESOCKTNOSUPPORT because its seqpacket_allow() says no (a transport
+ *   that took SEQPACKET would connect; with no transport for the CID the
+ *   error would be ENODEV).
+ */
 static int cmd_type(int argc, char **argv)
 {
-	int type = !strcmp(argv[0], "dgram") ? SOCK_DGRAM : SOCK_SEQPACKET;
-	struct sockaddr_vm sa = {
-		.svm_family = AF_VSOCK,
-		.svm_cid = atoi(argv[1]),
-		.svm_port = atoi(argv[2]),
-	};
-	int fd = socket(AF_VSOCK, type, 0);
-	ssize_t n;
+	unsigned int cid = atoi(argv[1]), port = atoi(argv[2]);
+	int fd;
 
 	(void)argc;
-	if (fd < 0) {
-		printf("socket refused: %s\n", strerror(errno));
-		return 0;
+	fd = vconnect(cid, port);
+	if (fd < 0)
+		return fail("stream connect");
+	close(fd);
+	printf("stream socket connected\n");
+	if (!strcmp(argv[0], "seqpacket"))
+		return expect_connect_errno(SOCK_SEQPACKET, cid, port,
+					    ESOCKTNOSUPPORT);
+	if (strcmp(argv[0], "dgram")) {
+		fprintf(stderr, "vsock_tool: unknown type %s\n", argv[0]);
+		return 2;
 	}
-	if (type == SOCK_DGRAM)
-		n = sendto(fd, "x", 1, 0, (struct sockaddr *)&sa, sizeof(sa));
-	else
-		n = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	if (n >= 0) {
-		fprintf(stderr, "vsock_tool: %s socket got through\n", argv[0]);
+	fd = socket(AF_VSOCK, SOCK_DGRAM, 0);
+	if (fd >= 0) {
+		fprintf(stderr, "vsock_tool: a dgram socket was made\n");
+		close(fd);
 		return 1;
 	}
-	printf("refused: %s\n", strerror(errno));
-	close(fd);
+	if (errno != ENODEV)
+		return fail("dgram socket failed, but not with ENODEV");
+	printf("dgram socket refused: %s\n", strerror(errno));
 	return 0;
 }
 

@@ -43,14 +43,20 @@ close_host_side() {
 # A Connect the device never answers: connect() times out, the host
 # aborts the connection on the wire with a Reset, and the link stays up.
 # The device takes packets in order: once it has the Reset, it has
-# counted the Connect.
+# counted the Connect. The device kept no state for the Connect, so it
+# counts the Reset in stray_pkts: the one stray packet of dev0's run
+# (emu_clean_dev0 expects it), checked here to be exactly one.
 connect_timeout() {
 	unanswered=$(ctl dev0 get unanswered)
 	resets=$(ctl dev0 get host_resets)
+	stray=$(ctl dev0 get stray_pkts)
 	$TOOL timeout "$CID" 5006 500 || return 1
 	wait_for 60 emu_ge dev0 host_resets $((resets + 1)) ||
 		{ echo "no Reset after the timeout"; return 1; }
+	stray=$(($(ctl dev0 get stray_pkts) - stray))
+	echo "stray packets: $stray"
 	[ "$(ctl dev0 get unanswered)" -eq $((unanswered + 1)) ] &&
+	[ $stray -eq 1 ] &&
 	$TOOL echo "$CID" 5001 1000
 }
 
@@ -64,9 +70,22 @@ socket_filled() {
 # service slowly, after the socket has filled past its buffer (256 KiB),
 # so that the host has had to hold the device back however fast the
 # link is: version 1 by pausing it, version 0 (no Pause) by no longer
-# reading the link.
+# reading the link. The bytes must all arrive, in order and intact
+# (vsock_tool checks the pattern and the EOF after them), and no Pause
+# may break the protocol (bad_pause: any Pause on v0, a malformed one
+# on v1).
+# On version 0 the device must have seen it: all its IN writes queued,
+# none taken, for half a second at least (in_stalls), while no Pause
+# came at all; and the host must have stopped in time: rx_queued_max,
+# the most the link ever held unread (this is the only connection of
+# dev1's link), stays within the socket buffer plus what was in flight
+# when the socket filled (16 IN URBs of 512 bytes, 8 device writes of
+# 1024: 64 KiB is ample), where a host that went on reading would take
+# in all of BYTES.
 slow_reader() {
 	p0=$(ctl "$4" get paused_by_host)
+	b0=$(ctl "$4" get bad_pause)
+	s0=$(ctl "$4" get in_stalls)
 	rm -f /tmp/slow.go
 	$TOOL source "$1" 5003 "$2" 20 /tmp/slow.go &
 	pid=$!
@@ -76,11 +95,21 @@ slow_reader() {
 	wait $pid || return 1
 	[ $filled = 1 ] || { echo "the socket never filled"; return 1; }
 	pauses=$(($(ctl "$4" get paused_by_host) - p0))
-	echo "$pauses Pause(1) from the host"
+	bad=$(($(ctl "$4" get bad_pause) - b0))
+	stalls=$(($(ctl "$4" get in_stalls) - s0))
+	qmax=$(cat "$(intf "$5")/rx_queued_max")
+	echo "$pauses Pause(1) from the host, $bad bad Pause"
+	echo "$stalls IN stalls (longest $(ctl "$4" get in_stall_max_ms) ms)"
+	echo "rx_queued_max $qmax"
+	say "slow_reader v$3: $pauses Pause(1), $bad bad Pause, $stalls IN" \
+		"stalls (longest $(ctl "$4" get in_stall_max_ms) ms)," \
+		"rx_queued_max $qmax"
+	[ $bad -eq 0 ] || return 1
 	if [ "$3" = 1 ]; then
 		[ $pauses -gt 0 ]
 	else
-		[ $pauses -eq 0 ]
+		[ $pauses -eq 0 ] && [ $stalls -gt 0 ] &&
+		[ "$qmax" -le $((262144 + 65536)) ]
 	fi
 }
 
@@ -221,10 +250,13 @@ two_devices() {
 # Loading must fail cleanly while vhost_vsock holds the H2G slot.
 h2g_conflict() {
 	modload vhost_vsock || return 1
-	if insmod /root/usb_vsock.ko; then
+	if insmod /root/usb_vsock.ko 2> /tmp/h2g.err; then
 		rmmod usb_vsock
 		return 1
 	fi
+	# The module's init fails with EBUSY, vsock_core_register()'s.
+	cat /tmp/h2g.err
+	grep -q "Device or resource busy" /tmp/h2g.err &&
 	dmesg | grep "another host-to-guest vsock transport" &&
 	rmmod vhost_vsock
 }
@@ -317,14 +349,20 @@ CID=$(cat "$(intf 1)/cid")
 t resync_mid_stream resync_mid_stream
 t uevent_on_sync uevent_on_sync
 t two_devices two_devices
+# Before an emulator goes, it must have counted no protocol violation
+# (guest-lib.sh, emu_clean).
+t emu_clean_dev1 emu_clean dev1
 t v0_device v0_device
 t slow_reader_v0 slow_reader "$(cat "$(intf 2)/cid")" 1048576 0 dev1 2
 t shut_rd_v0 shut_rd "$(cat "$(intf 2)/cid")" 2
 
+t emu_clean_dev1_v0 emu_clean dev1
+# connect_timeout's Reset of the Connect dev0 never answered.
+t emu_clean_dev0 emu_clean dev0 stray_pkts=1
 stop_emu dev1
 stop_emu dev0
 t module_unload rmmod usb_vsock
-# Stock kernels only: the debug kernel has no vhost_vsock.
+# Needs vhost_vsock (all three kernels have it: kernel.config).
 if [ -f /root/kmod/vhost_vsock.ko ]; then
 	t h2g_conflict h2g_conflict
 fi
