@@ -590,11 +590,11 @@ flushed_socks_le() {
 # slab objects, counted after slab_flush: the same work repeated on a
 # warm system must not leave more each time (a leak of one small packet
 # per reply or connection leaves hundreds of kB per round, in each round,
-# where noise is a few tens of kB in one of them), no socket may
-# be left, and the whole run, hundreds of thousands of packets and
-# thousands of connections, may leave no more than 4 MiB (kmemleak's own
-# records, tasks; under 1 MiB measured); the most Slab sampled during the run, quarantine
-# included, stays bounded too.
+# where noise is a few tens of kB in one of them), no socket may be left,
+# and the whole run, hundreds of thousands of packets and thousands of
+# connections, may leave no more than 4 MiB (kmemleak's own records,
+# tasks; under 1 MiB measured). The most Slab sampled during the run,
+# quarantine included, stays bounded too.
 memory_bounded() {
 	if ! ctl dev0 wait-idle 30 > /dev/null ||
 		! ctl dev1 wait-idle 30 > /dev/null; then

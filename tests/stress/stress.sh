@@ -10,11 +10,11 @@
 # memory. Each hostile mode's garbage must show in the driver's counters
 # (rx_errors, resyncs, rx_dropped) and its replies at the device, and the
 # emulators must see no protocol violation by the host. short (default)
-# takes a few minutes under TCG; long runs 1,002,849 hostile transfers
+# takes a few minutes under TCG; long runs 1,003,299 hostile transfers
 # (150,000 of each mode that feeds the parser garbage: random, mutate,
 # magic, length, type; 20,000 each of sync, connect (and 600 more, paced
 # so that the host may drop no reply), data, echo and lengths; 2049 of
-# every length; 150,000 of random modes; 50 Pauses; 150 Echo floods of the
+# every length; 150,000 of random modes; 50 Pauses; 600 Echo floods of the
 # memory check), 100 unplug cycles, 20 emulators killed mid-handshake,
 # 1,000 connections open at once, a 1 GiB transfer to the second device
 # meanwhile and 16 slow readers; its hostile part alone takes about
