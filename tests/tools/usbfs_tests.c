@@ -645,12 +645,23 @@ static bool io_error_gone(struct hlink *l)
 	return e == ENODEV || e == ESHUTDOWN || e == EPROTO;
 }
 
+/*
+ * usbfs refuses the file only once the hub has seen the device go, which
+ * may follow the failed transfers by a while: wait for it, 5 s at most,
+ * so that a device that stays fails.
+ */
 static bool device_gone(struct hlink *l)
 {
 	__u32 caps;
+	int i;
 
-	return ioctl(l->dev.fd, USBDEVFS_GET_CAPABILITIES, &caps) &&
-	       errno == ENODEV;
+	for (i = 0; i < 100; i++) {
+		if (ioctl(l->dev.fd, USBDEVFS_GET_CAPABILITIES, &caps) &&
+		    errno == ENODEV)
+			return true;
+		usleep(50000);
+	}
+	return false;
 }
 
 /*
