@@ -622,7 +622,9 @@ memory_bounded() {
 	slab_growth /tmp/slab.w1 /tmp/slab.w3
 	say "memory: live slab $live0 -> $live kB, then $l1 $l2 $l3 kB over 3 rounds; Slab peak $peak kB"
 	# A leak grows it in each round (one leaked 64-byte packet per
-	# Echo reply: about 400 kB a round); noise comes and goes.
+	# Echo reply: about 400 kB a round); noise comes and goes, up to
+	# 815 kB in one round seen on a good driver: the smaller growth
+	# judges, the larger only has the run's bound.
 	if [ $((l2 - l1)) -lt $((l3 - l2)) ]; then
 		lmin=$((l2 - l1))
 		lmax=$((l3 - l2))
@@ -630,7 +632,7 @@ memory_bounded() {
 		lmin=$((l3 - l2))
 		lmax=$((l2 - l1))
 	fi
-	[ $lmin -lt 128 ] && [ $lmax -lt 1024 ] &&
+	[ $lmin -lt 128 ] && [ $lmax -lt 4096 ] &&
 	[ "$v" -le "$vs0" ] &&
 	[ $((live - live0)) -lt 4096 ] &&
 	[ $((peak - slab0)) -lt 196608 ]
