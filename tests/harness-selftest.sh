@@ -67,13 +67,17 @@ problem() { problems=$((problems + 1)); }
 
 printf '%s\n' '# a comment' a 'b-c' 'D e' '' > "$tmp/manifest"
 
-# results INPUT: "passed failed problems" after count_results.
-results() {
-	passed_s=$passed failed_s=$failed
+# tally CMD...: "passed failed problems" after CMD, which counts into
+# them; called in $(...), so the counts stay in that subshell.
+tally() {
 	passed=0 failed=0 problems=0
-	count_results forged "$tmp/manifest" < <(printf '%s\n' "$@") 2> /dev/null
+	"$@" 2> /dev/null
 	echo "$passed $failed $problems"
-	passed=$passed_s failed=$failed_s
+}
+
+# results INPUT...: the tally of count_results on the lines INPUT.
+results() {
+	tally count_results forged "$tmp/manifest" < <(printf '%s\n' "$@")
 }
 
 expect "manifest: all ran and passed" "3 0 0" \
@@ -93,14 +97,8 @@ expect "manifest: a skipped test fails" "2 0 1" \
 printf '%s\r\n' '[    1.000000] USB_VSOCK_TEST a PASS' \
 	'x[    2.000000] USB_VSOCK_TEST b-c FAIL' \
 	'[    3.000000] USB_VSOCK_TEST D e PASS' > "$tmp/console"
-count() {
-	passed_s=$passed failed_s=$failed
-	passed=0 failed=0 problems=0
-	count_tests forged "$tmp/console" "$tmp/manifest" 2> /dev/null
-	echo "$passed $failed $problems"
-	passed=$passed_s failed=$failed_s
-}
-expect "console: results read whatever their names hold" "2 1 0" "$(count)"
+expect "console: results read whatever their names hold" "2 1 0" \
+	"$(tally count_tests forged "$tmp/console" "$tmp/manifest")"
 
 # --- the guest's end (guest_health, guest_verdict) ---------------------
 mkdir -p "$tmp/debug" "$tmp/stock"
