@@ -21,11 +21,13 @@
 static DEFINE_XARRAY_ALLOC(usb_vsock_cids);
 
 /*
- * The device waits up to 10 x 100 ms for the reply to its Echo before it
- * answers a Sync: resending sooner would restart its handshake each time.
+ * How long the device may leave our Sync unanswered before it is reset:
+ * Echo-probing devices answer within 10 x 100 ms, the newest at once. ffx
+ * gives an attempt 5 s and never retries sooner; each reset doubles the
+ * wait, up to USB_VSOCK_SYNC_WAIT_MAX.
  */
-#define USB_VSOCK_SYNC_RETRY		(2 * HZ)
-#define USB_VSOCK_SYNC_RETRY_MAX	(8 * HZ)
+#define USB_VSOCK_SYNC_WAIT		(5 * HZ)
+#define USB_VSOCK_SYNC_WAIT_MAX		(40 * HZ)
 
 /*
  * Replies the device provokes (Echo replies, Resets) wait here when the
@@ -267,22 +269,6 @@ static void usb_vsock_set_state(struct usb_vsock_link *link,
 	spin_unlock(&link->conns_lock);
 }
 
-/*
- * Start a handshake from scratch: the connections of the old link die,
- * nothing queued for it may reach the new one, and the host's Sync goes
- * out from sync_work. Called with link->mutex, from probe or rx_work.
- */
-static void usb_vsock_begin_sync(struct usb_vsock_link *link)
-{
-	usb_vsock_set_state(link, USB_VSOCK_SYNCING);
-	usb_vsock_transport_reset_link(link);
-	usb_vsock_ctrlq_purge(link);
-	usb_vsock_builder_reset(&link->tx);
-	usb_vsock_parser_reset(&link->rx);
-	link->sync_tries = 0;
-	mod_delayed_work(system_wq, &link->sync_work, 0);
-}
-
 static void usb_vsock_send_sync(struct usb_vsock_link *link, u32 device_cid,
 				const char *version)
 {
@@ -295,35 +281,70 @@ static void usb_vsock_send_sync(struct usb_vsock_link *link, u32 device_cid,
 			    USB_VSOCK_VERSION_LEN, false);
 }
 
+/*
+ * Send the host's Sync. It is the only one the device may answer: the
+ * newest devices take the first Sync they read after their answer as the
+ * final one, so a second Sync queued behind the first would become a
+ * stale final Sync. Another goes out only once this one is answered, known
+ * lost (usb_vsock_recv_barrier()) or flushed by a device reset. Called
+ * with link->mutex.
+ */
+static void usb_vsock_sync_send(struct usb_vsock_link *link)
+{
+	unsigned long wait;
+
+	link->sync_pending = true;
+	link->barrier = 0;
+	usb_vsock_send_sync(link, USB_VSOCK_CID_ANY, USB_VSOCK_VERSION1);
+	wait = min_t(unsigned long,
+		     USB_VSOCK_SYNC_WAIT << min(link->sync_tries, 3U),
+		     USB_VSOCK_SYNC_WAIT_MAX);
+	mod_delayed_work(system_wq, &link->sync_work, wait);
+}
+
+/*
+ * End the connections of the old link: nothing queued for it may reach
+ * the new one. Called with link->mutex, from rx_work or probe.
+ */
+static void usb_vsock_link_down(struct usb_vsock_link *link)
+{
+	usb_vsock_set_state(link, USB_VSOCK_SYNCING);
+	usb_vsock_transport_reset_link(link);
+	usb_vsock_ctrlq_purge(link);
+	usb_vsock_builder_reset(&link->tx);
+}
+
+/* Start a handshake from scratch. Called with link->mutex, from rx_work. */
+static void usb_vsock_begin_sync(struct usb_vsock_link *link)
+{
+	usb_vsock_link_down(link);
+	usb_vsock_parser_reset(&link->rx);
+	usb_vsock_sync_send(link);
+}
+
+/*
+ * The device left our Sync unanswered for too long: it gave up on an
+ * earlier link (a final Sync it did not expect) or lost the Sync. Sending
+ * another could make a stale one; a device reset instead makes it start
+ * afresh and drop what it holds, and post_reset begins a new handshake.
+ */
 static void usb_vsock_sync_work(struct work_struct *work)
 {
 	struct usb_vsock_link *link =
 		container_of(to_delayed_work(work), struct usb_vsock_link,
 			     sync_work);
-	unsigned long delay;
 
 	mutex_lock(&link->mutex);
 	if (link->state == USB_VSOCK_SYNCING) {
-		if (link->sync_tries)
-			dev_dbg(&link->intf->dev,
-				"no Sync from the device, sending another\n");
-		/*
-		 * A device that does not even read leaves the last Sync in the
-		 * control queue: one waiting is enough.
-		 */
-		if (!READ_ONCE(link->ctrlq_len))
-			usb_vsock_send_sync(link, USB_VSOCK_CID_ANY,
-					    USB_VSOCK_VERSION1);
-		delay = min_t(unsigned long,
-			      USB_VSOCK_SYNC_RETRY << min(link->sync_tries, 2U),
-			      USB_VSOCK_SYNC_RETRY_MAX);
+		dev_warn_ratelimited(&link->intf->dev,
+				     "no answer to the host's Sync, resetting the device\n");
 		link->sync_tries++;
-		schedule_delayed_work(&link->sync_work, delay);
+		usb_vsock_link_reset_device(link);
 	}
 	mutex_unlock(&link->mutex);
 }
 
-/* The version the device chose, or -1 when its Sync names none we speak. */
+/* The version the device answered with, or -1 when it is no answer. */
 static int usb_vsock_sync_version(const struct usb_vsock_pkt *pkt)
 {
 	if (pkt->len != USB_VSOCK_VERSION_LEN)
@@ -335,22 +356,22 @@ static int usb_vsock_sync_version(const struct usb_vsock_pkt *pkt)
 	return -1;
 }
 
-/* The device's answer to our Sync: assign the CID, confirm, go up. */
+static bool usb_vsock_is_reset_sync(const struct usb_vsock_pkt *pkt)
+{
+	return pkt->len == USB_VSOCK_RESET_SYNC_LEN &&
+	       !memcmp(pkt->payload, USB_VSOCK_RESET_SYNC,
+		       USB_VSOCK_RESET_SYNC_LEN);
+}
+
+/*
+ * The device's answer to our Sync: assign the CID, send the final Sync,
+ * go up. The final Sync's payload is exactly the answer's.
+ */
 static void usb_vsock_sync_answer(struct usb_vsock_link *link,
-				  const struct usb_vsock_pkt *pkt)
+				  const struct usb_vsock_pkt *pkt, int version)
 {
 	struct device *dev = &link->intf->dev;
-	int version = usb_vsock_sync_version(pkt);
 	u32 cid;
-
-	if (version < 0 || pkt->addr.host_cid != USB_VSOCK_CID_HOST) {
-		atomic64_inc(&link->stats.rx_errors);
-		dev_warn_ratelimited(dev,
-				     "ignoring Sync for host CID %u, version \"%*pE\"\n",
-				     pkt->addr.host_cid, (int)pkt->len,
-				     pkt->payload);
-		return;
-	}
 
 	cid = usb_vsock_cid_assign(link, pkt->addr.device_cid);
 	if (!cid) {
@@ -361,29 +382,103 @@ static void usb_vsock_sync_answer(struct usb_vsock_link *link,
 	WRITE_ONCE(link->version, version);
 	usb_vsock_send_sync(link, cid, version ? USB_VSOCK_VERSION1 :
 			    USB_VSOCK_VERSION0);
+	link->sync_pending = false;
+	link->barrier = 0;
+	link->sync_tries = 0;
 	cancel_delayed_work(&link->sync_work);
 	usb_vsock_set_state(link, USB_VSOCK_UP);
+	atomic64_inc(&link->stats.syncs);
 	dev_info(dev, "device CID %u, protocol version %d\n", cid, version);
 	usb_vsock_uevent_up(link);
+}
+
+/*
+ * The device waits for a host Sync while ours is out: it is queued behind
+ * whatever made the device say so (our packets of the old link), or the
+ * device lost it. An Echo tells which: the device answers packets in
+ * order, so an EchoReply that comes before any answer to our Sync means
+ * our Sync is gone, and only then may another go out.
+ */
+static void usb_vsock_sync_barrier(struct usb_vsock_link *link)
+{
+	struct usb_vsock_addr addr = { };
+	__le32 tag;
+
+	if (link->barrier)
+		return;
+	if (!++link->barrier_seq)
+		link->barrier_seq = 1;
+	link->barrier = link->barrier_seq;
+	tag = cpu_to_le32(link->barrier);
+	usb_vsock_link_send(link, USB_VSOCK_ECHO, &addr, &tag, sizeof(tag),
+			    false);
 }
 
 static void usb_vsock_recv_sync(struct usb_vsock_link *link,
 				const struct usb_vsock_pkt *pkt)
 {
+	struct device *dev = &link->intf->dev;
+	int version = usb_vsock_sync_version(pkt);
+	bool reset = usb_vsock_is_reset_sync(pkt);
+
+	if ((version < 0 && !reset) ||
+	    pkt->addr.host_cid != USB_VSOCK_CID_HOST) {
+		atomic64_inc(&link->stats.rx_errors);
+		dev_warn_ratelimited(dev,
+				     "ignoring Sync for host CID %u, version \"%*pE\"\n",
+				     pkt->addr.host_cid, (int)pkt->len,
+				     pkt->payload);
+		return;
+	}
+
 	mutex_lock(&link->mutex);
 	switch (link->state) {
 	case USB_VSOCK_SYNCING:
-		usb_vsock_sync_answer(link, pkt);
+		if (reset && link->sync_pending)
+			usb_vsock_sync_barrier(link);
+		else if (reset)
+			usb_vsock_sync_send(link);
+		else if (link->sync_pending)
+			usb_vsock_sync_answer(link, pkt, version);
+		else
+			atomic64_inc(&link->stats.rx_dropped);
 		break;
 	case USB_VSOCK_UP:
-		/* The device restarted the link: start over. */
+		/*
+		 * The device dropped its connections and waits: for a host
+		 * Sync after a reset Sync, for the final one after an
+		 * answer, which it can only have sent to a Sync of ours.
+		 */
 		atomic64_inc(&link->stats.resyncs);
-		dev_info_ratelimited(&link->intf->dev,
+		dev_info_ratelimited(dev,
 				     "device restarted the link, resetting its connections\n");
-		usb_vsock_begin_sync(link);
+		if (reset) {
+			usb_vsock_begin_sync(link);
+		} else {
+			usb_vsock_link_down(link);
+			usb_vsock_sync_answer(link, pkt, version);
+		}
 		break;
 	case USB_VSOCK_GONE:
 		break;
+	}
+	mutex_unlock(&link->mutex);
+}
+
+/* An EchoReply: the answer to our barrier means our Sync was lost. */
+static void usb_vsock_recv_barrier(struct usb_vsock_link *link,
+				   const struct usb_vsock_pkt *pkt)
+{
+	__le32 tag;
+
+	if (pkt->len != sizeof(tag))
+		return;
+	memcpy(&tag, pkt->payload, sizeof(tag));
+	mutex_lock(&link->mutex);
+	if (link->state == USB_VSOCK_SYNCING && link->barrier &&
+	    le32_to_cpu(tag) == link->barrier) {
+		dev_dbg(&link->intf->dev, "the device lost our Sync\n");
+		usb_vsock_sync_send(link);
 	}
 	mutex_unlock(&link->mutex);
 }
@@ -411,6 +506,24 @@ void usb_vsock_link_start(struct usb_vsock_link *link)
 {
 	mutex_lock(&link->mutex);
 	usb_vsock_begin_sync(link);
+	mutex_unlock(&link->mutex);
+}
+
+/**
+ * usb_vsock_link_restart() - start over after the device was reset
+ * @link: the link; called from rx_work, whose URBs held nothing across
+ *	the reset
+ *
+ * The device dropped its connections and anything of ours it held, the
+ * Sync included: a new handshake begins.
+ */
+void usb_vsock_link_restart(struct usb_vsock_link *link)
+{
+	mutex_lock(&link->mutex);
+	if (link->state == USB_VSOCK_UP)
+		atomic64_inc(&link->stats.resyncs);
+	if (link->state != USB_VSOCK_GONE)
+		usb_vsock_begin_sync(link);
 	mutex_unlock(&link->mutex);
 }
 
@@ -484,8 +597,18 @@ void usb_vsock_link_recv(struct usb_vsock_link *link,
 				    pkt->payload, pkt->len, true);
 		return;
 	case USB_VSOCK_ECHO_REPLY:
-		/* The host sends no Echo: nothing waits for a reply. */
+		usb_vsock_recv_barrier(link, pkt);
 		return;
+	case USB_VSOCK_PAUSE_PKT:
+		/* Fuchsia ignores a bad Pause: it costs only itself. */
+		if (usb_vsock_pkt_pause(pkt) < 0) {
+			atomic64_inc(&link->stats.rx_errors);
+			dev_warn_ratelimited(&link->intf->dev,
+					     "Pause with a bad payload of %u bytes, dropped\n",
+					     pkt->len);
+			return;
+		}
+		break;
 	default:
 		break;
 	}

@@ -8,6 +8,8 @@
  * module holds the host-to-guest transport slot.
  */
 
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 
@@ -34,11 +36,25 @@ static int usb_vsock_set_uint(const char *val, const struct kernel_param *kp,
 static int usb_vsock_set_tx_size(const char *val,
 				 const struct kernel_param *kp)
 {
+	unsigned int n;
+	int ret = kstrtouint(val, 0, &n);
+
+	if (ret)
+		return ret;
+	/* Every control packet, a Sync included, must fit. */
+	if (n < 64)
+		return -EINVAL;
 	/*
-	 * Fuchsia peers read 1024 bytes at a time; larger only if they can.
-	 * Every control packet, a Sync included, must fit.
+	 * Every Fuchsia device reads 1024-byte requests and parses each on
+	 * its own: a packet across a 1024-byte boundary would be lost.
 	 */
-	return usb_vsock_set_uint(val, kp, 64, 65536);
+	if (n > USB_VSOCK_MTU) {
+		pr_warn("tx_size %u is more than devices read, using %u\n",
+			n, USB_VSOCK_MTU);
+		n = USB_VSOCK_MTU;
+	}
+	*(unsigned int *)kp->arg = n;
+	return 0;
 }
 
 static int usb_vsock_set_urbs(const char *val, const struct kernel_param *kp)
@@ -58,7 +74,7 @@ static const struct kernel_param_ops usb_vsock_urbs_ops = {
 
 module_param_cb(tx_size, &usb_vsock_tx_size_ops, &usb_vsock_tx_size, 0444);
 MODULE_PARM_DESC(tx_size,
-		 "Largest OUT transfer in bytes (default 1024, what Fuchsia devices read)");
+		 "Largest OUT transfer in bytes, 64 to 1024 (default 1024, what Fuchsia devices read)");
 module_param_cb(tx_urbs, &usb_vsock_urbs_ops, &usb_vsock_tx_urbs, 0444);
 MODULE_PARM_DESC(tx_urbs, "OUT transfers in flight per device (default 4)");
 module_param_cb(rx_urbs, &usb_vsock_urbs_ops, &usb_vsock_rx_urbs, 0444);

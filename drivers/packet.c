@@ -3,10 +3,11 @@
  * usb_vsock packet encoding and validation.
  *
  * Everything here treats its input as hostile: a header is only trusted
- * after usb_vsock_hdr_check() and a payload after usb_vsock_payload_check().
+ * after usb_vsock_hdr_check(), a Pause's payload after usb_vsock_pkt_pause().
  */
 
 #include <linux/build_bug.h>
+#include <linux/errno.h>
 #include <linux/export.h>
 #include <linux/stddef.h>
 #include <linux/string.h>
@@ -61,10 +62,6 @@ const char *usb_vsock_verdict_str(enum usb_vsock_verdict verdict)
 		return "payload too long";
 	case USB_VSOCK_PKT_TRUNCATED:
 		return "truncated";
-	case USB_VSOCK_PKT_BAD_PAYLOAD:
-		return "payload not allowed";
-	case USB_VSOCK_PKT_BAD_PAUSE:
-		return "bad pause payload";
 	}
 	return "?";
 }
@@ -117,13 +114,6 @@ size_t usb_vsock_pkt_encode(void *buf, size_t room,
 EXPORT_SYMBOL_IF_KUNIT(usb_vsock_pkt_encode);
 
 /* Only these types may carry a payload. */
-static bool usb_vsock_type_has_payload(u8 type)
-{
-	return type == USB_VSOCK_SYNC || type == USB_VSOCK_ECHO ||
-	       type == USB_VSOCK_ECHO_REPLY || type == USB_VSOCK_DATA ||
-	       type == USB_VSOCK_PAUSE_PKT;
-}
-
 /**
  * usb_vsock_hdr_check() - validate a header on its own
  * @hdr: USB_VSOCK_HDR_LEN bytes from the wire; may be unaligned
@@ -132,7 +122,10 @@ static bool usb_vsock_type_has_payload(u8 type)
  *
  * Checks everything that can be known before the payload arrives, so that
  * a streaming parser can reject a packet as soon as its header is in and
- * never buffers more than one packet of @max_payload bytes.
+ * never buffers more than one packet of @max_payload bytes. Only what
+ * breaks the framing is bad here: like Fuchsia, the receiver ignores a
+ * payload on a type that needs none, and judges a Pause's payload itself
+ * (usb_vsock_pkt_pause()), so that one odd packet costs only itself.
  *
  * Return: %USB_VSOCK_PKT_OK, or why the header is bad.
  */
@@ -149,10 +142,6 @@ enum usb_vsock_verdict usb_vsock_hdr_check(const struct usb_vsock_hdr *hdr,
 	len = le32_to_cpu(hdr->payload_len);
 	if (len > max_payload)
 		return USB_VSOCK_PKT_TOO_LONG;
-	if (len && !usb_vsock_type_has_payload(hdr->type))
-		return USB_VSOCK_PKT_BAD_PAYLOAD;
-	if (hdr->type == USB_VSOCK_PAUSE_PKT && len != 1)
-		return USB_VSOCK_PKT_BAD_PAUSE;
 
 	pkt->type = hdr->type;
 	pkt->addr.device_cid = le32_to_cpu(hdr->device_cid);
@@ -166,21 +155,20 @@ enum usb_vsock_verdict usb_vsock_hdr_check(const struct usb_vsock_hdr *hdr,
 EXPORT_SYMBOL_IF_KUNIT(usb_vsock_hdr_check);
 
 /**
- * usb_vsock_payload_check() - validate the payload of a checked header
- * @pkt: a packet whose header passed usb_vsock_hdr_check() and whose
- *	payload is in place
+ * usb_vsock_pkt_pause() - what a Pause packet asks for
+ * @pkt: a well-formed Pause packet, payload in place
  *
- * Return: %USB_VSOCK_PKT_OK, or why the payload is bad.
+ * Return: %USB_VSOCK_PAUSE or %USB_VSOCK_UNPAUSE, or -EINVAL when the
+ * payload is not one byte holding one of them.
  */
-enum usb_vsock_verdict usb_vsock_payload_check(const struct usb_vsock_pkt *pkt)
+int usb_vsock_pkt_pause(const struct usb_vsock_pkt *pkt)
 {
-	if (pkt->type == USB_VSOCK_PAUSE_PKT &&
-	    pkt->payload[0] != USB_VSOCK_PAUSE &&
-	    pkt->payload[0] != USB_VSOCK_UNPAUSE)
-		return USB_VSOCK_PKT_BAD_PAUSE;
-	return USB_VSOCK_PKT_OK;
+	if (pkt->len != 1 || (pkt->payload[0] != USB_VSOCK_PAUSE &&
+			      pkt->payload[0] != USB_VSOCK_UNPAUSE))
+		return -EINVAL;
+	return pkt->payload[0];
 }
-EXPORT_SYMBOL_IF_KUNIT(usb_vsock_payload_check);
+EXPORT_SYMBOL_IF_KUNIT(usb_vsock_pkt_pause);
 
 /**
  * usb_vsock_pkt_decode() - decode and validate the packet at the start of
@@ -211,6 +199,6 @@ enum usb_vsock_verdict usb_vsock_pkt_decode(const void *buf, size_t len,
 	if (usb_vsock_pkt_size(pkt->len) > len)
 		return USB_VSOCK_PKT_TRUNCATED;
 	pkt->payload = buf + USB_VSOCK_HDR_LEN;
-	return usb_vsock_payload_check(pkt);
+	return USB_VSOCK_PKT_OK;
 }
 EXPORT_SYMBOL_IF_KUNIT(usb_vsock_pkt_decode);

@@ -96,30 +96,19 @@ static bool parser_fill(struct usb_vsock_parser *p, const u8 **data,
 }
 
 /*
- * A packet is complete and valid. A Sync must be the last packet of its
- * transfer: the peer restarted the link, so what follows it in this buffer
- * belongs to the old link and is discarded.
+ * A packet is complete and its header passed the check; the payload is in
+ * place. A Sync must be the last packet of its transfer: the peer
+ * restarted the link, so what follows it in this buffer belongs to the old
+ * link and is discarded.
  */
-static int parser_deliver(struct usb_vsock_parser *p, const u8 **data,
-			  size_t *len, const struct usb_vsock_pkt *pkt)
-{
-	if (pkt->type == USB_VSOCK_SYNC)
-		parser_drop(p, data, len);
-	return 1;
-}
-
-/* Finish a packet whose header passed the check; the payload is in place. */
 static int parser_complete(struct usb_vsock_parser *p, const u8 **data,
 			   size_t *len, struct usb_vsock_pkt *pkt,
 			   const u8 *payload)
 {
-	enum usb_vsock_verdict verdict;
-
 	pkt->payload = payload;
-	verdict = usb_vsock_payload_check(pkt);
-	if (verdict != USB_VSOCK_PKT_OK)
-		return parser_fail(p, data, len, verdict);
-	return parser_deliver(p, data, len, pkt);
+	if (pkt->type == USB_VSOCK_SYNC)
+		parser_drop(p, data, len);
+	return 1;
 }
 
 /**
@@ -134,7 +123,7 @@ static int parser_complete(struct usb_vsock_parser *p, const u8 **data,
  * @pkt->payload points into the caller's buffer or into the parser, and
  * stays valid until the next call or usb_vsock_parser_reset().
  *
- * A Sync discards the rest of its buffer (see parser_deliver()). A bad
+ * A Sync discards the rest of its buffer (see parser_complete()). A bad
  * packet discards the rest of the buffer and every later one until
  * usb_vsock_parser_reset(); @p->error says why.
  *

@@ -100,6 +100,8 @@ static struct usb_vsock_stat_attr usb_vsock_stats[] = {
 	USB_VSOCK_STAT(tx_dropped,
 		       offsetof(struct usb_vsock_stats, tx_dropped)),
 	USB_VSOCK_STAT(resyncs, offsetof(struct usb_vsock_stats, resyncs)),
+	USB_VSOCK_STAT(syncs, offsetof(struct usb_vsock_stats, syncs)),
+	USB_VSOCK_STAT(dev_resets, offsetof(struct usb_vsock_stats, dev_resets)),
 	USB_VSOCK_STAT(rx_queued, offsetof(struct usb_vsock_stats, rx_queued)),
 	USB_VSOCK_STAT(rx_queued_max,
 		       offsetof(struct usb_vsock_stats, rx_queued_max)),
@@ -120,6 +122,8 @@ static struct attribute *usb_vsock_attrs[] = {
 	&usb_vsock_stats[7].attr.attr,
 	&usb_vsock_stats[8].attr.attr,
 	&usb_vsock_stats[9].attr.attr,
+	&usb_vsock_stats[10].attr.attr,
+	&usb_vsock_stats[11].attr.attr,
 	NULL
 };
 

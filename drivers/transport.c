@@ -776,7 +776,8 @@ static void usb_vsock_recv_connected(struct sock *sk,
 			usb_vsock_drop(conn->link, pkt, "Pause on a version 0 link");
 			break;
 		}
-		WRITE_ONCE(conn->peer_paused, pkt->payload[0] == USB_VSOCK_PAUSE);
+		WRITE_ONCE(conn->peer_paused,
+			   usb_vsock_pkt_pause(pkt) == USB_VSOCK_PAUSE);
 		if (!conn->peer_paused)
 			sk->sk_write_space(sk);
 		break;

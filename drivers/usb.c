@@ -101,6 +101,23 @@ void usb_vsock_link_kick_rx(struct usb_vsock_link *link)
 	spin_unlock_irqrestore(&link->lock, flags);
 }
 
+/**
+ * usb_vsock_link_reset_device() - have the USB core reset the device
+ * @link: the link
+ *
+ * A port reset makes the device re-create its functions: it drops what it
+ * holds and forgets a link it gave up on. SET_INTERFACE would reset our
+ * function alone, but a device may stall it on an interface with a single
+ * alternate setting (USB 2.0, 9.4.10), and the USB core then resets only
+ * the host's side and reports success. The reset runs later, from the USB
+ * core's work; pre_reset and post_reset keep the link bound.
+ */
+void usb_vsock_link_reset_device(struct usb_vsock_link *link)
+{
+	atomic64_inc(&link->stats.dev_resets);
+	usb_queue_reset_device(link->intf);
+}
+
 /* A failed transfer lost bytes: rx_work resynchronizes the link. */
 static void usb_vsock_schedule_resync(struct usb_vsock_link *link)
 {
@@ -299,16 +316,17 @@ static void usb_vsock_rx_resubmit(struct usb_vsock_link *link,
 	spin_unlock_irq(&link->lock);
 
 	ret = usb_submit_urb(urb, GFP_KERNEL);
-	if (ret && ret != -EPERM && ret != -ENODEV) {
+	if (!ret || ret == -ENODEV)
+		return;
+	/* Poisoned for a reset: it waits for usb_vsock_rx_restart(). */
+	if (ret != -EPERM)
 		dev_warn_ratelimited(&link->intf->dev,
 				     "cannot submit IN transfer: %d\n", ret);
-		spin_lock_irq(&link->lock);
-		list_add_tail(&urb->urb_list, &link->rx_idle);
-		if (!link->disconnected)
-			schedule_delayed_work(&link->rx_work,
-					      USB_VSOCK_RX_RETRY);
-		spin_unlock_irq(&link->lock);
-	}
+	spin_lock_irq(&link->lock);
+	list_add_tail(&urb->urb_list, &link->rx_idle);
+	if (!link->disconnected && ret != -EPERM)
+		schedule_delayed_work(&link->rx_work, USB_VSOCK_RX_RETRY);
+	spin_unlock_irq(&link->lock);
 }
 
 /* The IN endpoint stalled: stop its other URBs, then clear the halt. */
@@ -355,6 +373,48 @@ static bool usb_vsock_rx_urb(struct usb_vsock_link *link, struct urb *urb)
 	return true;
 }
 
+static void usb_vsock_urbs_poison(struct usb_vsock_link *link)
+{
+	unsigned int i;
+
+	for (i = 0; i < link->n_in; i++)
+		usb_poison_urb(link->in_urbs[i]);
+	for (i = 0; i < link->n_out; i++)
+		usb_poison_urb(link->out_urbs[i]);
+}
+
+static void usb_vsock_urbs_unpoison(struct usb_vsock_link *link)
+{
+	unsigned int i;
+
+	for (i = 0; i < link->n_in; i++)
+		usb_unpoison_urb(link->in_urbs[i]);
+	for (i = 0; i < link->n_out; i++)
+		usb_unpoison_urb(link->out_urbs[i]);
+}
+
+/*
+ * The device was reset and every URB is back: what the IN URBs hold
+ * belongs to the old link, so they go out again unread, after the new
+ * handshake has begun. Called from rx_work only.
+ */
+static void usb_vsock_rx_restart(struct usb_vsock_link *link)
+{
+	LIST_HEAD(idle);
+	struct urb *urb;
+
+	spin_lock_irq(&link->lock);
+	list_splice_init(&link->rx_done, &idle);
+	list_splice_tail_init(&link->rx_idle, &idle);
+	spin_unlock_irq(&link->lock);
+
+	usb_vsock_link_restart(link);
+	while ((urb = list_first_entry_or_null(&idle, struct urb, urb_list))) {
+		list_del_init(&urb->urb_list);
+		usb_vsock_rx_resubmit(link, urb);
+	}
+}
+
 /*
  * Process received transfers in order. Also where a failed OUT transfer,
  * or a device that leaves the link unread, resynchronizes the link, and
@@ -376,6 +436,8 @@ static void usb_vsock_rx_work(struct work_struct *work)
 		usb_vsock_link_resync(link, "OUT transfer failed");
 	if (test_and_clear_bit(USB_VSOCK_TX_WEDGED, &link->flags))
 		usb_vsock_link_resync(link, "the device leaves the link unread");
+	if (test_and_clear_bit(USB_VSOCK_RESTART, &link->flags))
+		usb_vsock_rx_restart(link);
 
 	while ((urb = usb_vsock_rx_pop(link, &link->rx_done))) {
 		if (usb_vsock_rx_urb(link, urb))
@@ -521,9 +583,7 @@ static int usb_vsock_probe(struct usb_interface *intf,
 				     link->out_maxp, GFP_KERNEL);
 	if (ret)
 		goto err_put;
-	ret = usb_vsock_parser_init(&link->rx,
-				    max_t(size_t, usb_vsock_tx_size,
-					  USB_VSOCK_MTU) - USB_VSOCK_HDR_LEN,
+	ret = usb_vsock_parser_init(&link->rx, USB_VSOCK_MAX_PAYLOAD,
 				    GFP_KERNEL);
 	if (ret)
 		goto err_put;
@@ -583,6 +643,27 @@ static void usb_vsock_disconnect(struct usb_interface *intf)
 	dev_info(&intf->dev, "usb_vsock link down\n");
 }
 
+/*
+ * The device is reset (usb_vsock_link_reset_device(), usbreset, another
+ * interface's driver): no URB may be in flight, and the device forgets
+ * the link, so a new handshake follows.
+ */
+static int usb_vsock_pre_reset(struct usb_interface *intf)
+{
+	usb_vsock_urbs_poison(usb_get_intfdata(intf));
+	return 0;
+}
+
+static int usb_vsock_post_reset(struct usb_interface *intf)
+{
+	struct usb_vsock_link *link = usb_get_intfdata(intf);
+
+	usb_vsock_urbs_unpoison(link);
+	set_bit(USB_VSOCK_RESTART, &link->flags);
+	usb_vsock_link_kick_rx(link);
+	return 0;
+}
+
 static const struct usb_device_id usb_vsock_ids[] = {
 	{ USB_VENDOR_AND_INTERFACE_INFO(USB_VSOCK_VENDOR_GOOGLE,
 					USB_VSOCK_IF_CLASS,
@@ -596,6 +677,8 @@ static struct usb_driver usb_vsock_driver = {
 	.name = "usb_vsock",
 	.probe = usb_vsock_probe,
 	.disconnect = usb_vsock_disconnect,
+	.pre_reset = usb_vsock_pre_reset,
+	.post_reset = usb_vsock_post_reset,
 	.id_table = usb_vsock_ids,
 	.dev_groups = usb_vsock_groups,
 	.disable_hub_initiated_lpm = 1,

@@ -40,6 +40,8 @@ enum usb_vsock_state {
  * @tx_errors: failed OUT transfers
  * @tx_dropped: replies dropped because too many were waiting
  * @resyncs: times the link synchronized after its first handshake
+ * @syncs: handshakes completed, the first one included
+ * @dev_resets: times the device was reset to revive it
  * @rx_queued: Data payload bytes received and waiting in sockets
  * @rx_queued_max: the most @rx_queued has been
  */
@@ -52,6 +54,8 @@ struct usb_vsock_stats {
 	atomic64_t tx_errors;
 	atomic64_t tx_dropped;
 	atomic64_t resyncs;
+	atomic64_t syncs;
+	atomic64_t dev_resets;
 	atomic64_t rx_queued;
 	atomic64_t rx_queued_max;
 };
@@ -62,6 +66,7 @@ struct usb_vsock_stats {
 #define USB_VSOCK_OUT_HALT	2	/* the OUT endpoint stalled */
 #define USB_VSOCK_TX_RECHECK	3	/* an OUT transfer ended while blocked */
 #define USB_VSOCK_TX_WEDGED	4	/* the device leaves the link unread */
+#define USB_VSOCK_RESTART	5	/* the device was reset: start over */
 
 /**
  * struct usb_vsock_link - one bridged USB interface
@@ -76,8 +81,12 @@ struct usb_vsock_stats {
  * @state: &enum usb_vsock_state; written under @mutex and @conns_lock
  * @cid: the device's CID while it has one, else 0
  * @version: the protocol version agreed in the handshake
- * @sync_tries: host Syncs sent in the running handshake
- * @sync_work: (re)sends the host's Sync until the device answers
+ * @sync_pending: a host Sync is out that the device may still answer
+ * @barrier: the tag of the Echo sent to learn whether that Sync was lost,
+ *	or 0
+ * @barrier_seq: the last tag used
+ * @sync_tries: device resets in the running handshake
+ * @sync_work: resets the device when it leaves a Sync unanswered
  * @ctrl_lock: protects @ctrlq and @ctrlq_len; process context only
  * @ctrlq: control packets waiting for room in the builder
  * @ctrlq_len: entries in @ctrlq
@@ -91,7 +100,7 @@ struct usb_vsock_stats {
  * @n_out: number of OUT URBs
  * @n_free: entries in @out_free
  * @flags: USB_VSOCK_TX_BLOCKED, USB_VSOCK_RESYNC, USB_VSOCK_OUT_HALT,
- *	USB_VSOCK_TX_RECHECK, USB_VSOCK_TX_WEDGED
+ *	USB_VSOCK_TX_RECHECK, USB_VSOCK_TX_WEDGED, USB_VSOCK_RESTART
  * @rx: the receive parser; only @rx_work touches it
  * @in_urbs: the IN URBs
  * @n_in: number of IN URBs
@@ -117,6 +126,9 @@ struct usb_vsock_link {
 	enum usb_vsock_state state;
 	u32 cid;
 	int version;
+	bool sync_pending;
+	u32 barrier;
+	u32 barrier_seq;
 	unsigned int sync_tries;
 	struct delayed_work sync_work;
 
@@ -159,6 +171,7 @@ void usb_vsock_link_init(struct usb_vsock_link *link);
 void usb_vsock_link_start(struct usb_vsock_link *link);
 void usb_vsock_link_stop(struct usb_vsock_link *link);
 void usb_vsock_link_resync(struct usb_vsock_link *link, const char *why);
+void usb_vsock_link_restart(struct usb_vsock_link *link);
 void usb_vsock_link_recv(struct usb_vsock_link *link,
 			 const struct usb_vsock_pkt *pkt);
 int usb_vsock_link_send(struct usb_vsock_link *link, enum usb_vsock_type type,
@@ -171,6 +184,7 @@ const char *usb_vsock_state_name(enum usb_vsock_state state);
 void usb_vsock_link_get(struct usb_vsock_link *link);
 void usb_vsock_link_put(struct usb_vsock_link *link);
 void usb_vsock_link_kick_rx(struct usb_vsock_link *link);
+void usb_vsock_link_reset_device(struct usb_vsock_link *link);
 void usb_vsock_tx_flush_ctrl(struct usb_vsock_link *link);
 int usb_vsock_usb_register(void);
 void usb_vsock_usb_deregister(void);

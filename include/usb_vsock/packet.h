@@ -47,8 +47,6 @@ struct usb_vsock_pkt {
  * @USB_VSOCK_PKT_BAD_TYPE: the type letter is not a known packet type
  * @USB_VSOCK_PKT_TOO_LONG: payload_len is more than any packet may carry
  * @USB_VSOCK_PKT_TRUNCATED: the buffer ends before the packet does
- * @USB_VSOCK_PKT_BAD_PAYLOAD: a payload on a type that must have none
- * @USB_VSOCK_PKT_BAD_PAUSE: a Pause payload other than one byte, 0 or 1
  */
 enum usb_vsock_verdict {
 	USB_VSOCK_PKT_OK,
@@ -56,8 +54,6 @@ enum usb_vsock_verdict {
 	USB_VSOCK_PKT_BAD_TYPE,
 	USB_VSOCK_PKT_TOO_LONG,
 	USB_VSOCK_PKT_TRUNCATED,
-	USB_VSOCK_PKT_BAD_PAYLOAD,
-	USB_VSOCK_PKT_BAD_PAUSE,
 };
 
 /**
@@ -80,7 +76,7 @@ size_t usb_vsock_pkt_encode(void *buf, size_t room,
 enum usb_vsock_verdict usb_vsock_hdr_check(const struct usb_vsock_hdr *hdr,
 					   size_t max_payload,
 					   struct usb_vsock_pkt *pkt);
-enum usb_vsock_verdict usb_vsock_payload_check(const struct usb_vsock_pkt *pkt);
+int usb_vsock_pkt_pause(const struct usb_vsock_pkt *pkt);
 enum usb_vsock_verdict usb_vsock_pkt_decode(const void *buf, size_t len,
 					    size_t max_payload,
 					    struct usb_vsock_pkt *pkt);

@@ -44,10 +44,11 @@
  * What the host must make of the hostile transfers, independently of how
  * it is written: it reads IN in pieces of wMaxPacketSize (its URBs,
  * Documentation/usb_vsock.rst), carries a packet that crosses pieces over,
- * and rejects a header with a bad magic, an unknown type, a payload_len
- * over USB_VSOCK_MAX_PAYLOAD, a payload on C, A, R or F, or a Pause
- * payload other than one byte 0 or 1 ("Wire protocol" there); then it
- * drops the rest of the piece and starts afresh. A Sync ends its piece.
+ * and rejects a header with a bad magic, an unknown type or a payload_len
+ * over USB_VSOCK_MAX_PAYLOAD ("Wire protocol" there); then it drops the
+ * rest of the piece and starts afresh. A payload on C, A, R or F and a bad
+ * Pause are well formed: the host ignores or drops that packet alone, as
+ * Fuchsia does. A Sync ends its piece.
  * host_view follows such a parser over the hostile transfers and counts
  * each piece it must reject in hostile_invalid and each well-formed packet
  * it must take in hostile_pkts. It starts clean with each hostile run (the
@@ -56,7 +57,7 @@
  * left part of a packet pending: what the host holds is then unknown.
  */
 static struct {
-	__u8 pkt[HDR + 1];	/* the pending packet's header, 1st byte */
+	__u8 pkt[HDR];		/* the pending packet's header */
 	size_t have;		/* bytes of the pending packet seen */
 	size_t need;		/* its size, once its header is in */
 	bool lost;
@@ -267,10 +268,6 @@ static bool hv_header_ok(void)
 		return false;
 	if (plen > USB_VSOCK_MAX_PAYLOAD)
 		return false;
-	if (plen && strchr("CARF", type))
-		return false;
-	if (type == USB_VSOCK_PAUSE_PKT && plen != 1)
-		return false;
 	host_view.need = HDR + plen;
 	return true;
 }
@@ -297,17 +294,12 @@ static void hv_piece(const __u8 *p, size_t len)
 		if (host_view.have < host_view.need) {
 			n = host_view.need - host_view.have;
 			n = n < len ? n : len;
-			if (host_view.have == HDR && n)
-				pkt[HDR] = *p;
 			host_view.have += n;
 			p += n;
 			len -= n;
 			if (host_view.have < host_view.need)
 				return;
 		}
-		if (pkt[3] == USB_VSOCK_PAUSE_PKT && pkt[HDR] != USB_VSOCK_PAUSE &&
-		    pkt[HDR] != USB_VSOCK_UNPAUSE)
-			goto reject;
 		stat_inc(ST_hostile_pkts);
 		host_view.have = 0;
 		if (pkt[3] == USB_VSOCK_SYNC)

@@ -36,7 +36,14 @@
 #define USB_VSOCK_VERSION1		"vsock:1"
 #define USB_VSOCK_VERSION_LEN		7
 
-/* Pause payload (protocol version 1 only): one byte. */
+/*
+ * The "reset Sync" of the newest devices (version 2 with nonce 0): sent
+ * unprompted, it says the device waits for a host Sync.
+ */
+#define USB_VSOCK_RESET_SYNC		"vsock:2:0"
+#define USB_VSOCK_RESET_SYNC_LEN	9
+
+/* Pause payload (protocol version 1 and later): one byte. */
 #define USB_VSOCK_UNPAUSE		0
 #define USB_VSOCK_PAUSE			1
 
