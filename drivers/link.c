@@ -30,6 +30,12 @@ static DEFINE_XARRAY_ALLOC(usb_vsock_cids);
 #define USB_VSOCK_SYNC_WAIT_MAX		(40 * HZ)
 
 /*
+ * After the device's reset Sync: the newest devices answer a Sync as soon
+ * as they read it, so ours is answered within this, or it was lost.
+ */
+#define USB_VSOCK_SYNC_WAIT_RESET	HZ
+
+/*
  * Replies the device provokes (Echo replies, Resets) wait here when the
  * link is congested; beyond this many they are dropped, so that a hostile
  * device cannot make the host queue without bound.
@@ -285,16 +291,15 @@ static void usb_vsock_send_sync(struct usb_vsock_link *link, u32 device_cid,
  * Send the host's Sync. It is the only one the device may answer: the
  * newest devices take the first Sync they read after their answer as the
  * final one, so a second Sync queued behind the first would become a
- * stale final Sync. Another goes out only once this one is answered, known
- * lost (usb_vsock_recv_barrier()) or flushed by a device reset. Called
- * with link->mutex.
+ * stale final Sync. Another goes out only once this one is answered or
+ * flushed by a device reset. Called with link->mutex.
  */
 static void usb_vsock_sync_send(struct usb_vsock_link *link)
 {
 	unsigned long wait;
 
 	link->sync_pending = true;
-	link->barrier = 0;
+	link->sync_hurried = false;
 	usb_vsock_send_sync(link, USB_VSOCK_CID_ANY, USB_VSOCK_VERSION1);
 	wait = min_t(unsigned long,
 		     USB_VSOCK_SYNC_WAIT << min(link->sync_tries, 3U),
@@ -333,14 +338,24 @@ static void usb_vsock_sync_work(struct work_struct *work)
 	struct usb_vsock_link *link =
 		container_of(to_delayed_work(work), struct usb_vsock_link,
 			     sync_work);
+	unsigned long next;
 
 	mutex_lock(&link->mutex);
-	if (link->state == USB_VSOCK_SYNCING) {
-		dev_warn_ratelimited(&link->intf->dev,
-				     "no answer to the host's Sync, resetting the device\n");
-		link->sync_tries++;
-		usb_vsock_link_reset_device(link);
+	if (link->state != USB_VSOCK_SYNCING)
+		goto out;
+	next = link->reset_at + USB_VSOCK_SYNC_WAIT;
+	/* Never a reset sooner than 5 s after the last, as ffx. */
+	if (atomic64_read(&link->stats.dev_resets) &&
+	    time_before(jiffies, next)) {
+		mod_delayed_work(system_wq, &link->sync_work, next - jiffies);
+		goto out;
 	}
+	dev_warn_ratelimited(&link->intf->dev,
+			     "no answer to the host's Sync, resetting the device\n");
+	link->sync_tries++;
+	link->reset_at = jiffies;
+	usb_vsock_link_reset_device(link);
+out:
 	mutex_unlock(&link->mutex);
 }
 
@@ -383,7 +398,6 @@ static void usb_vsock_sync_answer(struct usb_vsock_link *link,
 	usb_vsock_send_sync(link, cid, version ? USB_VSOCK_VERSION1 :
 			    USB_VSOCK_VERSION0);
 	link->sync_pending = false;
-	link->barrier = 0;
 	link->sync_tries = 0;
 	cancel_delayed_work(&link->sync_work);
 	usb_vsock_set_state(link, USB_VSOCK_UP);
@@ -393,25 +407,21 @@ static void usb_vsock_sync_answer(struct usb_vsock_link *link,
 }
 
 /*
- * The device waits for a host Sync while ours is out: it is queued behind
- * whatever made the device say so (our packets of the old link), or the
- * device lost it. An Echo tells which: the device answers packets in
- * order, so an EchoReply that comes before any answer to our Sync means
- * our Sync is gone, and only then may another go out.
+ * The device sent its reset Sync while ours is out: it waits for a host
+ * Sync. Ours is queued behind whatever made it say so (our packets of the
+ * old link), and then answered at once, or the device lost it (its
+ * service restarted after reading it). Which, only time tells: answering
+ * with another Sync would make a stale one in the first case, so the
+ * device gets a second, then a reset, which flushes ours either way. A
+ * device that keeps sending reset Syncs hurries the reset only once.
  */
-static void usb_vsock_sync_barrier(struct usb_vsock_link *link)
+static void usb_vsock_sync_hurry(struct usb_vsock_link *link)
 {
-	struct usb_vsock_addr addr = { };
-	__le32 tag;
-
-	if (link->barrier)
+	if (link->sync_hurried)
 		return;
-	if (!++link->barrier_seq)
-		link->barrier_seq = 1;
-	link->barrier = link->barrier_seq;
-	tag = cpu_to_le32(link->barrier);
-	usb_vsock_link_send(link, USB_VSOCK_ECHO, &addr, &tag, sizeof(tag),
-			    false);
+	link->sync_hurried = true;
+	mod_delayed_work(system_wq, &link->sync_work,
+			 USB_VSOCK_SYNC_WAIT_RESET);
 }
 
 static void usb_vsock_recv_sync(struct usb_vsock_link *link,
@@ -435,7 +445,7 @@ static void usb_vsock_recv_sync(struct usb_vsock_link *link,
 	switch (link->state) {
 	case USB_VSOCK_SYNCING:
 		if (reset && link->sync_pending)
-			usb_vsock_sync_barrier(link);
+			usb_vsock_sync_hurry(link);
 		else if (reset)
 			usb_vsock_sync_send(link);
 		else if (link->sync_pending)
@@ -461,24 +471,6 @@ static void usb_vsock_recv_sync(struct usb_vsock_link *link,
 		break;
 	case USB_VSOCK_GONE:
 		break;
-	}
-	mutex_unlock(&link->mutex);
-}
-
-/* An EchoReply: the answer to our barrier means our Sync was lost. */
-static void usb_vsock_recv_barrier(struct usb_vsock_link *link,
-				   const struct usb_vsock_pkt *pkt)
-{
-	__le32 tag;
-
-	if (pkt->len != sizeof(tag))
-		return;
-	memcpy(&tag, pkt->payload, sizeof(tag));
-	mutex_lock(&link->mutex);
-	if (link->state == USB_VSOCK_SYNCING && link->barrier &&
-	    le32_to_cpu(tag) == link->barrier) {
-		dev_dbg(&link->intf->dev, "the device lost our Sync\n");
-		usb_vsock_sync_send(link);
 	}
 	mutex_unlock(&link->mutex);
 }
@@ -597,7 +589,7 @@ void usb_vsock_link_recv(struct usb_vsock_link *link,
 				    pkt->payload, pkt->len, true);
 		return;
 	case USB_VSOCK_ECHO_REPLY:
-		usb_vsock_recv_barrier(link, pkt);
+		/* The host sends no Echo: nothing waits for a reply. */
 		return;
 	case USB_VSOCK_PAUSE_PKT:
 		/* Fuchsia ignores a bad Pause: it costs only itself. */

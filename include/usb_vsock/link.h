@@ -82,10 +82,9 @@ struct usb_vsock_stats {
  * @cid: the device's CID while it has one, else 0
  * @version: the protocol version agreed in the handshake
  * @sync_pending: a host Sync is out that the device may still answer
- * @barrier: the tag of the Echo sent to learn whether that Sync was lost,
- *	or 0
- * @barrier_seq: the last tag used
+ * @sync_hurried: the device's reset Sync shortened the wait for an answer
  * @sync_tries: device resets in the running handshake
+ * @reset_at: when the last device reset was asked for
  * @sync_work: resets the device when it leaves a Sync unanswered
  * @ctrl_lock: protects @ctrlq and @ctrlq_len; process context only
  * @ctrlq: control packets waiting for room in the builder
@@ -127,9 +126,9 @@ struct usb_vsock_link {
 	u32 cid;
 	int version;
 	bool sync_pending;
-	u32 barrier;
-	u32 barrier_seq;
+	bool sync_hurried;
 	unsigned int sync_tries;
+	unsigned long reset_at;
 	struct delayed_work sync_work;
 
 	spinlock_t ctrl_lock;	/* see above */
