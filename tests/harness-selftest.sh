@@ -209,7 +209,8 @@ clean_verdict() {
 	)
 }
 zero="proto_errors=0 dup_connect=0 bad_pause=0 stray_pkts=0"
-zero="$zero data_after_finish=0 overflow_resets=0"
+zero="$zero data_after_finish=0 overflow_resets=0 err_sync_not_last=0"
+zero="$zero gave_up=0 bad_final_cid=0 long_sync=0"
 expect "emu_clean: no violation passes" pass "$(clean_verdict "$zero")"
 expect "emu_clean: a violation fails" fail \
 	"$(clean_verdict "${zero/bad_pause=0/bad_pause=1}")"
@@ -219,6 +220,10 @@ expect "emu_clean: a count other than the expected one fails" fail \
 	"$(clean_verdict "$zero" stray_pkts=2)"
 expect "emu_clean: a missing counter fails" fail \
 	"$(clean_verdict "${zero/dup_connect=0 /}")"
+expect "emu_clean: a stale final Sync fails" fail \
+	"$(clean_verdict "${zero/bad_final_cid=0/bad_final_cid=1}")"
+expect "emu_clean: a device that gave up fails" fail \
+	"$(clean_verdict "${zero/gave_up=0/gave_up=1}")"
 
 echo "usb_vsock harness: $passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

@@ -83,11 +83,50 @@ struct rd_slot {
 	bool queued;
 	bool done;
 	long res;
+	unsigned long fn_gen;	/* emu.fn_gen when it completed */
 };
+
+/*
+ * --slow-start: a read held while the service had not started, and that
+ * completed before the function was re-created, went into the old link:
+ * dropped unprocessed.
+ */
+static bool rd_stale(const struct rd_slot *r)
+{
+	bool stale;
+
+	if (!emu.o.slow_start || r->res <= 0)
+		return false;
+	pthread_mutex_lock(&emu.lock);
+	stale = r->fn_gen != emu.fn_gen;
+	pthread_mutex_unlock(&emu.lock);
+	return stale;
+}
+
+/*
+ * --generation, --slow-start: a read failed because the endpoint was
+ * disabled (SET_INTERFACE, a reset, an unplug). The reads after it may
+ * already hold transfers for the new function: unless the ep0 thread has
+ * taken an ENABLE or DISABLE event (and reset the link) since the last
+ * read that went through (*seen: emu.fn_gen then), wait for it, 1 s at
+ * most, so that they go to the new link.
+ */
+static void rd_wait_recreated(const struct rd_slot *r, unsigned long *seen)
+{
+	long long deadline = now_ms() + 1000;
+
+	if ((!emu.o.slow_start && !emu.o.generation) || r->res != -ESHUTDOWN)
+		return;
+	pthread_mutex_lock(&emu.lock);
+	while (emu.fn_gen == *seen && !emu.stop && now_ms() < deadline)
+		cond_wait_ms(&emu.cond, deadline - now_ms());
+	pthread_mutex_unlock(&emu.lock);
+}
 
 void *reader_thread(void *arg)
 {
 	int n = emu.o.out_reqs, head = 0, next = 0, i, queued = 0;
+	unsigned long seen = 0;	/* see rd_wait_recreated() */
 	size_t size = emu.o.raw ? emu.o.raw_size : MTU;
 	bool enabled;
 	struct io_event *ev = calloc(n, sizeof(*ev));
@@ -146,7 +185,10 @@ void *reader_thread(void *arg)
 		}
 		pthread_mutex_unlock(&emu.lock);
 		if (!queued) {
-			wait_readable(wait);
+			if (svc_waiting())
+				usleep(20000);	/* all held */
+			else
+				wait_readable(wait);
 			got = 0;
 		} else {
 			ts.tv_sec = wait / 1000;
@@ -159,11 +201,26 @@ void *reader_thread(void *arg)
 			r->queued = false;
 			r->done = true;
 			r->res = ev[i].res;
+			pthread_mutex_lock(&emu.lock);
+			r->fn_gen = emu.fn_gen;
+			pthread_mutex_unlock(&emu.lock);
 			queued--;
 		}
 		while (s[head].done) {
+			if (rd_stale(&s[head])) {
+				stat_inc(ST_slow_dropped);
+				emu_dbg("reader: a %ld-byte read of the old link dropped\n",
+					s[head].res);
+				s[head].done = false;
+				head = (head + 1) % n;
+				continue;
+			}
+			/* --slow-start: data held until the service runs */
+			if (s[head].res > 0 && svc_waiting())
+				break;
 			s[head].done = false;
 			if (s[head].res < 0) {
+				rd_wait_recreated(&s[head], &seen);
 				stat_inc(ST_rx_errors);
 				emu_dbg("reader: read failed: %s\n",
 					strerror(-s[head].res));
@@ -172,6 +229,7 @@ void *reader_thread(void *arg)
 			} else if (emu.o.raw) {
 				raw_rx(s[head].buf, s[head].res);
 			} else {
+				seen = s[head].fn_gen;
 				link_rx(s[head].buf, s[head].res);
 			}
 			head = (head + 1) % n;
@@ -226,6 +284,23 @@ static void wr_reap(aio_context_t ctx, struct wr_slot *s, int n,
 	}
 }
 
+/*
+ * Whether a transfer of len bytes, a multiple of wMaxPacketSize, is
+ * followed by a ZLP: always by default; never on the older Fuchsia
+ * devices; on the newest only below 1024 bytes (a "short" request).
+ */
+static bool zlp_after(size_t len)
+{
+	switch (emu.o.generation) {
+	case GEN_DEFAULT:
+		return true;
+	case GEN_V2:
+		return len < MTU;
+	default:
+		return false;
+	}
+}
+
 static int wr_submit(aio_context_t ctx, struct wr_slot *w, int idx,
 		     int efd)
 {
@@ -233,7 +308,8 @@ static int wr_submit(aio_context_t ctx, struct wr_slot *w, int idx,
 	int k, nk = 1;
 
 	pthread_mutex_lock(&emu.lock);
-	if (!emu.o.no_zlp && emu.maxp && w->len && w->len % emu.maxp == 0)
+	if (!emu.o.no_zlp && emu.maxp && w->len && w->len % emu.maxp == 0 &&
+	    zlp_after(w->len))
 		nk = 2;
 	if (w->gen != emu.link_gen && !emu.o.raw && !w->hostile) {
 		w->len = 0;	/* stale: the link restarted */

@@ -25,7 +25,9 @@
  *   unplug | replug          unbind from / bind to the UDC again
  *   resync                   restart the link from the device side: drop
  *                            every connection, send a Sync, and wait for
- *                            the host to run the handshake again
+ *                            the host to run the handshake again (with
+ *                            --generation v2: reset-sync; fails with the
+ *                            older generations, which never do this)
  *   hostile MODE COUNT [PORT]
  *                            send COUNT hostile IN transfers of MODE
  *                            (hostile.c: random, mutate, magic, length,
@@ -36,6 +38,21 @@
  *   hold-out 1|0             stop reading the OUT endpoint, as a wedged
  *                            device would (the host's transfers then wait),
  *                            or read it again
+ *   give-up                  (--generation) dead at once, as after a bad
+ *                            final Sync: nothing is answered or processed
+ *                            until the function is re-created
+ *   drop-syncs N             (--generation) the next N host Syncs read are
+ *                            dropped unprocessed (dropped_syncs)
+ *   reset-sync               (--generation v2) drop the connections, send a
+ *                            reset Sync (vsock:2:0, our CID), wait for the
+ *                            host's Sync
+ *   client-reconnect         (--generation v2) the vsock client reconnected:
+ *                            as reset-sync (its first link starts with one)
+ *   odd connect-payload PORT SERVICE [N]
+ *                            connect as above, with a payload on the
+ *                            Connect (Fuchsia ignores it)
+ *   odd bad-pause            send a Pause with payload 2 on the first open
+ *                            connection (Fuchsia drops it)
  *   reset-stats              zero the counters
  *   quit                     exit as on SIGTERM
  */
@@ -107,6 +124,12 @@ static int cmd_get(struct ctl_out *co, const char *key)
 		out(co, "%d\n", emu.enabled);
 	else if (!strcmp(key, "hostile_left"))
 		out(co, "%llu\n", (unsigned long long)emu.hostile_left);
+	else if (!strcmp(key, "generation"))
+		out(co, "%s\n", gen_name(emu.o.generation));
+	else if (!strcmp(key, "service"))
+		out(co, "%s\n", svc_waiting() ? "starting" : "running");
+	else if (!strcmp(key, "drop_syncs_left"))
+		out(co, "%u\n", emu.drop_syncs);
 	else
 		key = NULL;
 	pthread_mutex_unlock(&emu.lock);
@@ -115,7 +138,11 @@ static int cmd_get(struct ctl_out *co, const char *key)
 	return key ? 0 : -1;
 }
 
-static int cmd_connect(struct ctl_out *co, char **arg, int nargs)
+/* The payload of an odd Connect: Fuchsia ignores it, so must the host. */
+#define ODD_PAYLOAD	"odd!"
+
+/* odd: the Connect carries a payload. */
+static int cmd_connect(struct ctl_out *co, char **arg, int nargs, bool odd)
 {
 	/* Long enough for a loaded TCG guest: only a hang guard. */
 	long long deadline = now_ms() + 30000;
@@ -156,7 +183,8 @@ static int cmd_connect(struct ctl_out *co, char **arg, int nargs)
 	}
 	conn_get(c);
 	stat_inc(ST_connect_out);
-	queue_pkt(USB_VSOCK_CONNECT, &q, NULL, 0, false);
+	queue_pkt(USB_VSOCK_CONNECT, &q, odd ? ODD_PAYLOAD : NULL,
+		  odd ? sizeof(ODD_PAYLOAD) - 1 : 0, false);
 	while (c->state == CS_CONNECTING && !emu.stop &&
 	       now_ms() < deadline)
 		cond_wait_ms(&c->cond, deadline - now_ms());
@@ -175,6 +203,27 @@ static int cmd_connect(struct ctl_out *co, char **arg, int nargs)
 usage:
 	out(co, "fail: usage: connect PORT echo|sink|slow-sink|source N\n");
 	return -1;
+}
+
+/* A Pause with a bad payload on the first open connection. */
+static int cmd_bad_pause(struct ctl_out *co)
+{
+	static const __u8 bad = 2;
+	struct emu_conn *c;
+
+	pthread_mutex_lock(&emu.lock);
+	for (c = emu.conns->next; c != emu.conns; c = c->next)
+		if (c->state == CS_OPEN)
+			break;
+	if (c == emu.conns) {
+		pthread_mutex_unlock(&emu.lock);
+		out(co, "fail: no open connection\n");
+		return -1;
+	}
+	queue_pkt(USB_VSOCK_PAUSE_PKT, &c->q, &bad, 1, false);
+	out(co, "sent id=%u\n", c->id);
+	pthread_mutex_unlock(&emu.lock);
+	return 0;
 }
 
 static int wait_hostile(struct ctl_out *co, char **arg, int nargs)
@@ -263,7 +312,13 @@ static int run_cmd(struct ctl_out *co, char *line)
 	} else if (!strcmp(arg[0], "wait-idle")) {
 		return wait_for(co, arg + 1, n - 1, true);
 	} else if (!strcmp(arg[0], "connect")) {
-		return cmd_connect(co, arg + 1, n - 1);
+		return cmd_connect(co, arg + 1, n - 1, false);
+	} else if (!strcmp(arg[0], "odd") && n >= 2 &&
+		   !strcmp(arg[1], "connect-payload")) {
+		return cmd_connect(co, arg + 2, n - 2, true);
+	} else if (!strcmp(arg[0], "odd") && n == 2 &&
+		   !strcmp(arg[1], "bad-pause")) {
+		return cmd_bad_pause(co);
 	} else if (!strcmp(arg[0], "conns")) {
 		cmd_conns(co);
 	} else if (!strcmp(arg[0], "unplug")) {
@@ -277,7 +332,11 @@ static int run_cmd(struct ctl_out *co, char *line)
 			return -1;
 		}
 	} else if (!strcmp(arg[0], "resync")) {
-		link_restart();
+		if (link_restart()) {
+			out(co, "fail: generation %s never sends a Sync unprompted\n",
+			    gen_name(emu.o.generation));
+			return -1;
+		}
 	} else if (!strcmp(arg[0], "hostile") && (n == 3 || n == 4)) {
 		if (hostile_start(arg[1], strtoull(arg[2], NULL, 0),
 				  n == 4 ? strtoul(arg[3], NULL, 0) : 0)) {
@@ -290,6 +349,24 @@ static int run_cmd(struct ctl_out *co, char *line)
 		pthread_mutex_lock(&emu.lock);
 		emu.hold_out = atoi(arg[1]);
 		pthread_cond_broadcast(&emu.cond);
+		pthread_mutex_unlock(&emu.lock);
+	} else if (!strcmp(arg[0], "give-up") ||
+		   !strcmp(arg[0], "reset-sync") ||
+		   !strcmp(arg[0], "client-reconnect")) {
+		if ((arg[0][0] == 'g' ? link_give_up() :
+		     arg[0][0] == 'r' ? link_reset_sync() :
+		     link_client_reconnect())) {
+			out(co, "fail: not with generation %s\n",
+			    gen_name(emu.o.generation));
+			return -1;
+		}
+	} else if (!strcmp(arg[0], "drop-syncs") && n == 2) {
+		if (!emu.o.generation) {
+			out(co, "fail: only with --generation\n");
+			return -1;
+		}
+		pthread_mutex_lock(&emu.lock);
+		emu.drop_syncs = strtoul(arg[1], NULL, 0);
 		pthread_mutex_unlock(&emu.lock);
 	} else if (!strcmp(arg[0], "reset-stats")) {
 		for (i = 0; i < ST_COUNT; i++)

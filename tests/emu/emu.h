@@ -70,6 +70,19 @@ enum link_state {
 	LS_ECHO,	/* sending Echo probes, waiting for the EchoReply */
 	LS_WAIT_FINAL,	/* sent our Sync, waiting for the host's final Sync */
 	LS_SYNCED,	/* connections may run */
+	LS_GAVE_UP,	/* --generation: dead until the function is re-created */
+};
+
+/*
+ * --generation: the Fuchsia device generation modelled (link.c, gen_rx()).
+ * GEN_DEFAULT is the emulator's own model (no --generation given).
+ */
+enum emu_gen {
+	GEN_DEFAULT,
+	GEN_V0,		/* old mist-os: vsock:0 to anything, Echo probes */
+	GEN_V2_ECHO,	/* misttech/fuchsia: Echo probes, then negotiate */
+	GEN_V2,		/* XSLabs/fuchsia: no probes, reset Sync, ZLP if short */
+	GEN_COUNT,
 };
 
 enum conn_state {
@@ -154,6 +167,16 @@ struct emu_pkt {
  * hostile_invalid, hostile_pkts: pieces of hostile transfers the host must
  * reject as malformed, and well-formed packets in them it must take, as
  * far as known (hostile.c, host_view).
+ * fn_enables: FUNCTIONFS_ENABLE events seen (gadget.c); host_syncs: Syncs
+ * read from the host, in any state (--generation only, link.c gen_rx());
+ * reset_syncs: reset Syncs sent (--generation v2); dropped_syncs: host Syncs
+ * dropped by "drop-syncs"; slow_dropped: OUT transfers held during
+ * --slow-start and dropped by a function re-creation (aio.c).
+ * Violations by the host in --generation modes (link.c): gave_up: a final
+ * Sync whose payload was not the device's reply (the device gave up);
+ * bad_final_cid: a final Sync whose device_cid (adopted anyway) is <= 2 or
+ * 0xffffffff; long_sync: a host Sync payload of other than 7 bytes sent to
+ * a v0 device.
  */
 enum emu_stat {
 	ST_rx_transfers,
@@ -230,6 +253,14 @@ enum emu_stat {
 	ST_forged_sync_restarts,
 	ST_hostile_invalid,
 	ST_hostile_pkts,
+	ST_fn_enables,
+	ST_host_syncs,
+	ST_reset_syncs,
+	ST_gave_up,
+	ST_bad_final_cid,
+	ST_long_sync,
+	ST_dropped_syncs,
+	ST_slow_dropped,
 	ST_COUNT
 };
 
@@ -254,6 +285,9 @@ struct emu_opts {
 	int in_reqs;
 	size_t raw_size;
 	int verbose;
+	enum emu_gen generation;
+	bool cid_set;		/* --cid given */
+	unsigned int slow_start;	/* s the service starts late */
 };
 
 struct emu {
@@ -313,6 +347,16 @@ struct emu {
 	/* A forged Sync went out since the handshake began. */
 	bool forged_sync_in_handshake;
 
+	/* --generation and --slow-start (link.c, aio.c, gadget.c). */
+	long long svc_start_ms;	/* the service runs from then on */
+	unsigned long fn_gen;	/* bumped by FUNCTIONFS_ENABLE and _DISABLE */
+	unsigned int drop_syncs;	/* "drop-syncs": host Syncs to drop */
+	bool reset_sent;	/* v2: a reset Sync went out in this wait */
+	__u8 reply[USB_VSOCK_MTU];	/* our Sync reply, header included */
+	size_t reply_len;
+	__u8 want_final[USB_VSOCK_MTU];	/* the final Sync payload we take */
+	size_t want_final_len;
+
 	__u64 stats[ST_COUNT];
 };
 
@@ -369,10 +413,16 @@ void echo_step(bool timed_out);
 size_t build_transfer(__u8 *out);
 void emu_kick(void);
 void link_down(const char *why);
-void link_restart(void);
+int link_restart(void);
 void queue_pkt(int type, const struct emu_quad *q, const void *payload,
 	       __u32 plen, bool own_transfer);
 const char *link_state_name(enum link_state ls);
+const char *gen_name(enum emu_gen g);
+bool svc_waiting(void);
+void link_recreated_locked(void);
+int link_reset_sync(void);
+int link_give_up(void);
+int link_client_reconnect(void);
 
 /* hostile.c */
 const char *hostile_mode_name(enum hostile_mode m);

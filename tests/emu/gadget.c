@@ -324,12 +324,16 @@ static void ep0_enable(void)
 	if (ioctl(emu.ep_in, FUNCTIONFS_ENDPOINT_DESC, desc) == 0)
 		maxp = (desc[4] | desc[5] << 8) & 0x7ff;
 	pthread_mutex_lock(&emu.lock);
+	link_recreated_locked();
+	emu.fn_gen++;
 	emu.enabled = true;
 	emu.maxp = maxp;
 	emu.raw_rx_off = 0;
 	emu.raw_tx_off = 0;
 	pthread_cond_broadcast(&emu.cond);
 	pthread_mutex_unlock(&emu.lock);
+	/* after the link's reset: a host that saw it move finds it fresh */
+	stat_inc(ST_fn_enables);
 	emu_log("enabled, bulk wMaxPacketSize %u\n", maxp);
 	emu_kick();
 }
@@ -341,6 +345,8 @@ static void ep0_disable(const char *why)
 	pthread_mutex_lock(&emu.lock);
 	was = emu.enabled;
 	emu.enabled = false;
+	emu.fn_gen++;
+	pthread_cond_broadcast(&emu.cond);
 	pthread_mutex_unlock(&emu.lock);
 	if (was)
 		link_down(why);

@@ -29,9 +29,28 @@ const char *link_state_name(enum link_state ls)
 		[LS_ECHO] = "echo",
 		[LS_WAIT_FINAL] = "wait-final",
 		[LS_SYNCED] = "synced",
+		[LS_GAVE_UP] = "gave-up",
 	};
 
 	return names[ls];
+}
+
+const char *gen_name(enum emu_gen g)
+{
+	static const char *const names[] = {
+		[GEN_DEFAULT] = "default",
+		[GEN_V0] = "v0",
+		[GEN_V2_ECHO] = "v2-echo",
+		[GEN_V2] = "v2",
+	};
+
+	return names[g];
+}
+
+/* --slow-start: the device's service has not started yet. */
+bool svc_waiting(void)
+{
+	return emu.o.slow_start && now_ms() < emu.svc_start_ms;
 }
 
 void emu_kick(void)
@@ -55,28 +74,20 @@ static void count_pkt(int type, bool rx)
 		stat_inc((rx ? ST_rx_sync : ST_tx_sync) + i);
 }
 
-/* Queue a non-data packet for the writer; the caller holds emu.lock. */
-void queue_pkt(int type, const struct emu_quad *q, const void *payload,
-	       __u32 plen, bool own_transfer)
+static void put_hdr(__u8 *out, int type, const struct emu_quad *q,
+		    __u32 plen);
+
+/* Queue len bytes of packets for the writer; the caller holds emu.lock. */
+static void queue_raw(const __u8 *data, size_t len, bool own_transfer)
 {
-	struct emu_pkt *p = malloc(sizeof(*p) + HDR + plen);
-	struct usb_vsock_hdr h;
+	struct emu_pkt *p = malloc(sizeof(*p) + len);
 
 	if (!p) {
-		emu_log("out of memory, packet '%c' dropped\n", type);
+		emu_log("out of memory, packet '%c' dropped\n", data[3]);
 		return;
 	}
-	memcpy(h.magic, USB_VSOCK_MAGIC, USB_VSOCK_MAGIC_LEN);
-	h.type = type;
-	h.device_cid = htole32(q ? q->dev_cid : 0);
-	h.host_cid = htole32(q ? q->host_cid : 0);
-	h.device_port = htole32(q ? q->dev_port : 0);
-	h.host_port = htole32(q ? q->host_port : 0);
-	h.payload_len = htole32(plen);
-	memcpy(p->data, &h, HDR);
-	if (plen)
-		memcpy(p->data + HDR, payload, plen);
-	p->len = HDR + plen;
+	memcpy(p->data, data, len);
+	p->len = len;
 	p->own_transfer = own_transfer;
 	p->next = NULL;
 	if (emu.ctl_tail)
@@ -85,6 +96,23 @@ void queue_pkt(int type, const struct emu_quad *q, const void *payload,
 		emu.ctl_head = p;
 	emu.ctl_tail = p;
 	emu_kick();
+}
+
+/* Queue a non-data packet for the writer; the caller holds emu.lock. */
+void queue_pkt(int type, const struct emu_quad *q, const void *payload,
+	       __u32 plen, bool own_transfer)
+{
+	static const struct emu_quad zero;
+	__u8 buf[HDR + MTU];
+
+	if (plen > MTU) {
+		emu_log("packet '%c' of %u bytes dropped\n", type, plen);
+		return;
+	}
+	put_hdr(buf, type, q ? q : &zero, plen);
+	if (plen)
+		memcpy(buf + HDR, payload, plen);
+	queue_raw(buf, HDR + plen, own_transfer);
 }
 
 static void drop_queued(void)
@@ -136,13 +164,21 @@ static void restart_locked(void)
 	emu.ls = LS_WAIT_SYNC;
 }
 
-/* ctl "resync". */
-void link_restart(void)
+/*
+ * ctl "resync". --generation v2: a reset Sync (link_reset_sync()); the
+ * older generations never send a Sync unprompted: -1.
+ */
+int link_restart(void)
 {
+	if (emu.o.generation == GEN_V2)
+		return link_reset_sync();
+	if (emu.o.generation)
+		return -1;
 	pthread_mutex_lock(&emu.lock);
 	emu_log("restarting the link\n");
 	restart_locked();
 	pthread_mutex_unlock(&emu.lock);
+	return 0;
 }
 
 static void send_probe(void)
@@ -159,6 +195,12 @@ static void send_sync_reply(void)
 		.host_cid = USB_VSOCK_CID_HOST,
 	};
 
+	if (emu.o.generation) {
+		/* Built by gen_host_sync(). */
+		queue_raw(emu.reply, emu.reply_len, true);
+		emu.ls = LS_WAIT_FINAL;
+		return;
+	}
 	queue_pkt(USB_VSOCK_SYNC, &q,
 		  emu.agreed ? USB_VSOCK_VERSION1 : USB_VSOCK_VERSION0,
 		  USB_VSOCK_VERSION_LEN, true);
@@ -449,6 +491,8 @@ static bool handle_pkt(int type, const struct emu_quad *q, const __u8 *p,
 		}
 		synced_pkt(type, q, p, plen);
 		return false;
+	case LS_GAVE_UP:	/* --generation only */
+		break;
 	}
 	return false;
 }
@@ -459,6 +503,362 @@ static __u32 get32(const __u8 *p)
 
 	memcpy(&v, p, 4);
 	return le32toh(v);
+}
+
+/*
+ * --generation: the device sides of Fuchsia, usb-vsock-service's
+ * next_socket() and usb_socket_reader() (XSLabs/fuchsia @0640408e, newest;
+ * misttech/fuchsia, previous; misttech/mist-os, v0). Every read is parsed on
+ * its own; a parse error drops the rest of the read and nothing else (the
+ * link and its connections stay). While waiting for the host's Sync the
+ * last Sync of a read counts; Echo is not answered then (newest: a reset
+ * Sync instead, once per wait), nor during the probes or while waiting for
+ * the final Sync: only a synced link answers Echo. The first Sync read
+ * after our reply is the final one: its device_cid is adopted whatever it
+ * is; a payload other than our reply makes the device give up until the
+ * function is re-created.
+ */
+
+/* ProtocolVersion::from_magic(): 0, 1, 2 (with *nonce) or -1. */
+static int gen_parse_magic(const __u8 *p, __u32 len, __u32 *nonce)
+{
+	unsigned long long v = 0;
+	__u32 i = 8;
+
+	if (len == 7 && !memcmp(p, "vsock:0", 7))
+		return 0;
+	if (len == 7 && !memcmp(p, "vsock:1", 7))
+		return 1;
+	if (len < 9 || memcmp(p, "vsock:2:", 8))
+		return -1;
+	/* u32::from_str_radix(s, 16): an optional '+', then hex digits. */
+	if (p[i] == '+')
+		i++;
+	if (i == len)
+		return -1;
+	for (; i < len; i++) {
+		int d;
+
+		if (p[i] >= '0' && p[i] <= '9')
+			d = p[i] - '0';
+		else if (p[i] >= 'a' && p[i] <= 'f')
+			d = p[i] - 'a' + 10;
+		else if (p[i] >= 'A' && p[i] <= 'F')
+			d = p[i] - 'A' + 10;
+		else
+			return -1;
+		v = v * 16 + d;
+		if (v > 0xffffffffULL)
+			return -1;
+	}
+	*nonce = v;
+	return 2;
+}
+
+/* newest device: Sync "vsock:2:0" with its current CID, unprompted. */
+static void gen_send_reset_sync(void)
+{
+	struct emu_quad q = {
+		.dev_cid = emu.want_cid,
+		.host_cid = USB_VSOCK_CID_HOST,
+	};
+
+	queue_pkt(USB_VSOCK_SYNC, &q, "vsock:2:0", 9, true);
+	stat_inc(ST_reset_syncs);
+	emu.reset_sent = true;
+	emu_log("sent a reset Sync (cid %u)\n", emu.want_cid);
+}
+
+/*
+ * The host's Sync (not the final one): drop the connections, build our
+ * reply, then probe (v0, v2-echo) or send it. buf/len: the read that
+ * held it (a v0 device replies from that buffer).
+ */
+static void gen_host_sync(const __u8 *payload, __u32 plen, const __u8 *buf,
+			  size_t len)
+{
+	char magic[32];
+	__u32 nonce = 0, rlen;
+	struct emu_quad q = {
+		.dev_cid = emu.want_cid,
+		.host_cid = USB_VSOCK_CID_HOST,
+	};
+	int v;
+
+	if (emu.ls == LS_SYNCED)
+		stat_inc(ST_resyncs);
+	link_reset();
+	emu.forged_sync_in_handshake = false;
+	if (emu.o.generation == GEN_V0) {
+		/*
+		 * The v0 device writes the 7 bytes "vsock:0" over the read's
+		 * buffer but copies the host's payload length into the
+		 * header: the rest of the payload is what the buffer held.
+		 */
+		if (plen != USB_VSOCK_VERSION_LEN) {
+			stat_inc(ST_long_sync);
+			emu_log("host Sync payload of %u bytes to a v0 device\n",
+				plen);
+		}
+		rlen = plen;
+		put_hdr(emu.reply, USB_VSOCK_SYNC, &q, rlen);
+		memset(emu.reply + HDR, 0, rlen);
+		if (rlen > USB_VSOCK_VERSION_LEN &&
+		    len > HDR + USB_VSOCK_VERSION_LEN)
+			memcpy(emu.reply + HDR + USB_VSOCK_VERSION_LEN,
+			       buf + HDR + USB_VSOCK_VERSION_LEN,
+			       (len < HDR + rlen ? len : HDR + rlen) -
+			       HDR - USB_VSOCK_VERSION_LEN);
+		memcpy(emu.reply + HDR, USB_VSOCK_VERSION0,
+		       rlen < 7 ? rlen : 7);
+		emu.reply_len = HDR + rlen;
+		memcpy(emu.want_final, USB_VSOCK_VERSION0, 7);
+		emu.want_final_len = 7;
+		emu.agreed = 0;
+	} else {
+		/* negotiate(V2(0), host's), V2(0) if unparseable */
+		v = gen_parse_magic(payload, plen, &nonce);
+		if (v < 0) {
+			emu_log("unparseable host Sync payload (%u bytes), answering vsock:2:0\n",
+				plen);
+			v = 2;
+		}
+		if (v == 2)
+			snprintf(magic, sizeof(magic), "vsock:2:%x", nonce);
+		else
+			snprintf(magic, sizeof(magic), "vsock:%d", v);
+		rlen = strlen(magic);
+		put_hdr(emu.reply, USB_VSOCK_SYNC, &q, rlen);
+		memcpy(emu.reply + HDR, magic, rlen);
+		emu.reply_len = HDR + rlen;
+		memcpy(emu.want_final, magic, rlen);
+		emu.want_final_len = rlen;
+		emu.agreed = v;
+	}
+	memcpy(emu.magic, payload, plen);
+	emu.magic_len = plen;
+	emu_dbg("host Sync (%u bytes), answering version %d, cid %u\n", plen,
+		emu.agreed, emu.want_cid);
+	emu.probes_left = emu.o.generation == GEN_V2 ? 0 : emu.o.echo_probes;
+	if (emu.probes_left > 0) {
+		emu.ls = LS_ECHO;
+		send_probe();
+	} else {
+		send_sync_reply();
+	}
+}
+
+/* The first Sync after our reply. */
+static void gen_final_sync(const struct emu_quad *q, const __u8 *p,
+			   __u32 plen)
+{
+	if (plen != emu.want_final_len || memcmp(p, emu.want_final, plen)) {
+		stat_inc(ST_gave_up);
+		emu_log("final Sync \"%.*s\" (%u bytes) is not our reply. Giving up.\n",
+			(int)(plen < 40 ? plen : 40), p, plen);
+		link_reset();
+		emu.ls = LS_GAVE_UP;
+		return;
+	}
+	if (q->dev_cid <= 2 || q->dev_cid == USB_VSOCK_CID_ANY) {
+		stat_inc(ST_bad_final_cid);
+		emu_log("final Sync assigns cid %#x: adopted anyway\n",
+			q->dev_cid);
+	}
+	emu.cid = q->dev_cid;
+	emu.want_cid = q->dev_cid;
+	emu.ls = LS_SYNCED;
+	emu.sync_count++;
+	stat_inc(ST_syncs);
+	emu_log("synced: cid %u, version %d\n", emu.cid, emu.agreed);
+	pthread_cond_broadcast(&emu.cond);
+}
+
+/* A host Sync read; false if "drop-syncs" drops it. */
+static bool gen_take_sync(void)
+{
+	stat_inc(ST_host_syncs);
+	if (!emu.drop_syncs)
+		return true;
+	emu.drop_syncs--;
+	stat_inc(ST_dropped_syncs);
+	emu_log("dropped a host Sync (drop-syncs, %u more)\n", emu.drop_syncs);
+	return false;
+}
+
+/* A malformed read: counted, the rest of it dropped, nothing else. */
+static void gen_parse_error(enum emu_stat kind, size_t off, size_t len)
+{
+	stat_inc(kind);
+	if (emu.ls != LS_SYNCED) {
+		stat_inc(ST_garbage_waiting);
+		emu_dbg("%s: malformed read (%zu bytes, at %zu) dropped\n",
+			link_state_name(emu.ls), len, off);
+		return;
+	}
+	stat_inc(ST_proto_errors);
+	emu_log("PROTOCOL ERROR (%s) at %zu of a %zu-byte read: rest dropped\n",
+		emu_stat_names[kind], off, len);
+}
+
+/* One OUT read in a --generation mode; holds emu.lock. */
+static void gen_rx(const __u8 *buf, size_t len)
+{
+	enum link_state ls = emu.ls;
+	const __u8 *sync_p = NULL;
+	bool echo_ok = false;
+	__u32 sync_len = 0;
+	size_t off = 0;
+
+	if (ls == LS_GAVE_UP) {
+		stat_inc(ST_ignored_pkts);
+		return;
+	}
+	while (off < len) {
+		const __u8 *h = buf + off, *p = h + HDR;
+		size_t left = len - off;
+		struct emu_quad q;
+		__u32 plen;
+		int type;
+
+		if (left < HDR) {
+			gen_parse_error(ST_err_split, off, len);
+			break;
+		}
+		type = h[3];
+		if (memcmp(h, USB_VSOCK_MAGIC, USB_VSOCK_MAGIC_LEN) ||
+		    type_index(type) < 0) {
+			gen_parse_error(type_index(type) < 0 ? ST_err_type :
+					ST_err_magic, off, len);
+			break;
+		}
+		plen = get32(h + 20);
+		if (plen > left - HDR) {
+			gen_parse_error(ST_err_split, off, len);
+			break;
+		}
+		count_pkt(type, true);
+		q.dev_cid = get32(h + 4);
+		q.host_cid = get32(h + 8);
+		q.dev_port = get32(h + 12);
+		q.host_port = get32(h + 16);
+		off += HDR + plen;
+		if (sync_p && ls == LS_WAIT_SYNC)
+			stat_inc(ST_err_sync_not_last);
+		switch (ls) {
+		case LS_WAIT_SYNC:
+			if (type == USB_VSOCK_SYNC) {
+				if (gen_take_sync()) {
+					sync_p = p;
+					sync_len = plen;
+				}
+			} else if (emu.o.generation == GEN_V2 &&
+				   !emu.reset_sent) {
+				gen_send_reset_sync();
+			} else {
+				stat_inc(ST_ignored_pkts);
+			}
+			continue;
+		case LS_ECHO:
+			if (type == USB_VSOCK_SYNC)
+				stat_inc(ST_host_syncs);
+			if (type == USB_VSOCK_ECHO_REPLY &&
+			    plen == emu.magic_len && !memcmp(p, emu.magic, plen))
+				echo_ok = true;
+			else
+				stat_inc(ST_ignored_pkts);
+			continue;
+		case LS_WAIT_FINAL:
+			if (type != USB_VSOCK_SYNC) {
+				stat_inc(ST_ignored_pkts);
+				continue;
+			}
+			if (!gen_take_sync())
+				continue;
+			if (off < len)
+				stat_inc(ST_err_sync_not_last);
+			gen_final_sync(&q, p, plen);
+			return;
+		case LS_SYNCED:
+			if (type == USB_VSOCK_SYNC) {
+				if (!gen_take_sync())
+					continue;
+				if (off < len)
+					stat_inc(ST_err_sync_not_last);
+				emu_log("Sync on a synced link: restarting\n");
+				gen_host_sync(p, plen, buf, len);
+				return;
+			}
+			if (type == USB_VSOCK_ECHO)
+				queue_pkt(USB_VSOCK_ECHO_REPLY, &q, p, plen,
+					  false);
+			else
+				synced_pkt(type, &q, p, plen);
+			continue;
+		case LS_GAVE_UP:
+			return;
+		}
+	}
+	if (ls == LS_ECHO && emu.ls == LS_ECHO) {
+		if (echo_ok)
+			send_sync_reply();
+		else
+			echo_step(false);
+	}
+	if (sync_p)
+		gen_host_sync(sync_p, sync_len, buf, len);
+}
+
+/*
+ * FUNCTIONFS_ENABLE (SET_CONFIGURATION, SET_INTERFACE, after a reset or a
+ * replug): the function hands the service a new link, which waits for
+ * the host's Sync; a device that gave up lives again. Holds emu.lock.
+ */
+void link_recreated_locked(void)
+{
+	if (!emu.o.generation)
+		return;
+	if (emu.ls != LS_WAIT_SYNC || emu.ctl_head)
+		emu_log("function re-created (was %s): waiting for a Sync\n",
+			link_state_name(emu.ls));
+	link_reset();
+	emu.ls = LS_WAIT_SYNC;
+	emu.reset_sent = false;
+}
+
+/* ctl "reset-sync" (v2): drop the link, send a reset Sync, wait. */
+int link_reset_sync(void)
+{
+	if (emu.o.generation != GEN_V2)
+		return -1;
+	pthread_mutex_lock(&emu.lock);
+	link_reset();
+	emu.ls = LS_WAIT_SYNC;
+	gen_send_reset_sync();
+	pthread_mutex_unlock(&emu.lock);
+	return 0;
+}
+
+/*
+ * ctl "client-reconnect" (v2): the vsock client reconnected: the service
+ * runs its first link with send_initial_sync, a reset Sync at once.
+ */
+int link_client_reconnect(void)
+{
+	return link_reset_sync();
+}
+
+/* ctl "give-up": dead as after a bad final Sync, until re-created. */
+int link_give_up(void)
+{
+	if (!emu.o.generation)
+		return -1;
+	pthread_mutex_lock(&emu.lock);
+	emu_log("giving up on the link (give-up command)\n");
+	link_reset();
+	emu.ls = LS_GAVE_UP;
+	pthread_mutex_unlock(&emu.lock);
+	return 0;
 }
 
 /* Parse one OUT transfer on its own, as Fuchsia does. */
@@ -474,6 +874,11 @@ void link_rx(const __u8 *buf, size_t len)
 		return;
 	}
 	pthread_mutex_lock(&emu.lock);
+	if (emu.o.generation) {
+		gen_rx(buf, len);
+		pthread_mutex_unlock(&emu.lock);
+		return;
+	}
 	was_echo = emu.ls == LS_ECHO;
 	while (off < len) {
 		const __u8 *h = buf + off;

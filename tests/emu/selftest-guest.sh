@@ -180,8 +180,43 @@ start_emu raw1 dummy_udc.0 --raw --raw-size 1024
 host out-probe --serial raw1 --ctl /tmp/raw1.sock out-probe
 check "out-probe: emulator exits cleanly" stop_emu raw1
 
+# 6. The three Fuchsia device generations (--generation; usbfs_gen.c):
+# the handshake of each, the newest one's hazards, ZLPs, and the protocol
+# tests with a v1 host.
+PT=echo-ping,echo,sink,source,refuse,unknown-data,host-reset,concurrent,pause
+PT=$PT,slow-sink,device-connect,resync
+for g in v0 v2-echo v2; do
+	e=gen$(echo $g | tr -d -)	# a shell name: start_emu sets pid_$e
+	s=/tmp/$e.sock
+	start_emu $e dummy_udc.0 --generation $g
+	check "gen $g: generation key" [ "$(ctl $s get generation)" = $g ]
+	host "gen $g" --serial $e --ctl $s --generation $g gen
+	ev=1
+	[ $g = v0 ] && ev=0
+	host "gen $g proto" --serial $e --ctl $s --expect-version $ev \
+		--tests $PT proto
+	ctl $s reset-stats
+	if [ $g = v2 ]; then
+		host "gen $g zlp-probe" --serial $e --in-size 1024 \
+			--expect-zlp 1 zlp-probe
+		check "gen $g: ZLPs sent" [ "$(ctl $s get tx_zlp)" -gt 0 ]
+	else
+		host "gen $g zlp-probe" --serial $e --in-size 4096 \
+			--expect-zlp 0 zlp-probe
+		check "gen $g: no ZLP sent" [ "$(ctl $s get tx_zlp)" = 0 ]
+	fi
+	check "gen $g: emulator exits cleanly" stop_emu $e
+	echo "---- /tmp/$e.log"
+	cat /tmp/$e.log
+done
+# A service that starts 8 s after the function: a host Sync waits.
+start_emu slow0 dummy_udc.0 --generation v2 --slow-start 8
+host "gen v2 slow-start" --serial slow0 --ctl /tmp/slow0.sock \
+	--generation v2 --tests slow-start gen
+check "gen v2 slow-start: emulator exits cleanly" stop_emu slow0
+
 for f in /tmp/emu0.log /tmp/emu1.log /tmp/emu2.log /tmp/raw0.log \
-	 /tmp/raw1.log; do
+	 /tmp/raw1.log /tmp/slow0.log; do
 	echo "---- $f (last run)"
 	cat $f
 done

@@ -39,6 +39,17 @@
  *   (unknown_data); Pause (v1) stops our Data on that connection until
  *   Pause(0). Services and ports: see ../tools/vsock_testdata.h; flow
  *   control (Pause on v1, a stalled reader on v0): see conn.c.
+ * - --generation v0|v2-echo|v2: instead of the above, the device side of
+ *   one Fuchsia generation as its code does it (link.c, gen_rx()): v0
+ *   replies vsock:0 to anything (with the host payload's length), v2-echo
+ *   probes with Echo and then negotiates, v2 replies at once, sends reset
+ *   Syncs and a ZLP only after a transfer shorter than 1024 bytes. All
+ *   three take the first Sync after their reply as the final one, adopt
+ *   its CID whatever it is, and give up (answer nothing) until the
+ *   function is re-created if its payload is not their reply; a malformed
+ *   read loses its rest only. Every generation asks for CID 3 first.
+ * - --slow-start S: the service starts S seconds late; the OUT reads
+ *   complete meanwhile but are held, and a function re-creation drops them.
  *
  * usage: usb_vsock_emu [OPTION...]        run a device (print_usage())
  *        usb_vsock_emu ctl SOCKET CMD...  send a command to a running one
@@ -145,6 +156,14 @@ const char *const emu_stat_names[ST_COUNT] = {
 	[ST_forged_sync_restarts] = "forged_sync_restarts",
 	[ST_hostile_invalid] = "hostile_invalid",
 	[ST_hostile_pkts] = "hostile_pkts",
+	[ST_fn_enables] = "fn_enables",
+	[ST_host_syncs] = "host_syncs",
+	[ST_reset_syncs] = "reset_syncs",
+	[ST_gave_up] = "gave_up",
+	[ST_bad_final_cid] = "bad_final_cid",
+	[ST_long_sync] = "long_sync",
+	[ST_dropped_syncs] = "dropped_syncs",
+	[ST_slow_dropped] = "slow_dropped",
 };
 
 static long long start_ms;
@@ -251,6 +270,11 @@ static void print_usage(FILE *f)
 		"      --raw             no protocol: sink OUT, source IN (benchmark)\n"
 		"      --raw-size N      transfer size in --raw mode [16384]\n"
 		"      --mute            never answer the host's Sync (count it only)\n"
+		"      --generation G    model a Fuchsia device generation: v0 (old\n"
+		"                        mist-os), v2-echo (misttech/fuchsia), v2 (newest,\n"
+		"                        XSLabs/fuchsia) [none: the emulator's own model]\n"
+		"      --slow-start S    the service processes nothing for S seconds; up to\n"
+		"                        --out-reqs OUT transfers are held meanwhile [0]\n"
 		"  -v, --verbose         log every connection and error\n"
 		"Services: echo, sink (8-byte LE count, then data; replies the FNV-1a 64\n"
 		"checksum, then Finish), source (8-byte LE count; sends that many pattern\n"
@@ -258,7 +282,8 @@ static void print_usage(FILE *f)
 		"Control commands: status, stats, get NAME, wait-sync [SEC [N]],\n"
 		"connect PORT echo|sink|slow-sink|source N, conns, wait-idle [SEC],\n"
 		"unplug, replug, resync, hostile MODE COUNT [PORT], wait-hostile [SEC],\n"
-		"hold-out 1|0, reset-stats, quit.\n",
+		"hold-out 1|0, reset-stats, quit; with --generation: give-up,\n"
+		"drop-syncs N; with --generation v2: reset-sync, client-reconnect.\n",
 		VT_PORT_ECHO, VT_PORT_SINK, VT_PORT_SOURCE, VT_PORT_REFUSE,
 		VT_PORT_SLOW_SINK, VT_PORT_SILENT);
 }
@@ -293,6 +318,8 @@ enum {
 	OPT_RAW,
 	OPT_RAW_SIZE,
 	OPT_MUTE,
+	OPT_GENERATION,
+	OPT_SLOW_START,
 };
 
 static const struct option long_opts[] = {
@@ -320,6 +347,8 @@ static const struct option long_opts[] = {
 	{ "raw", no_argument, NULL, OPT_RAW },
 	{ "raw-size", required_argument, NULL, OPT_RAW_SIZE },
 	{ "mute", no_argument, NULL, OPT_MUTE },
+	{ "generation", required_argument, NULL, OPT_GENERATION },
+	{ "slow-start", required_argument, NULL, OPT_SLOW_START },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -372,6 +401,7 @@ static void parse_opts(int argc, char **argv)
 			break;
 		case 'c':
 			o->cid = num(optarg, "cid");
+			o->cid_set = true;
 			break;
 		case 'V':
 			o->version = num(optarg, "version");
@@ -418,6 +448,19 @@ static void parse_opts(int argc, char **argv)
 		case OPT_MUTE:
 			o->mute = true;
 			break;
+		case OPT_GENERATION:
+			for (o->generation = GEN_V0; o->generation < GEN_COUNT;
+			     o->generation++)
+				if (!strcmp(optarg, gen_name(o->generation)))
+					break;
+			if (o->generation == GEN_COUNT) {
+				fprintf(stderr, "usb_vsock_emu: generation v0, v2-echo or v2\n");
+				exit(2);
+			}
+			break;
+		case OPT_SLOW_START:
+			o->slow_start = num(optarg, "seconds");
+			break;
 		case 'v':
 			o->verbose++;
 			break;
@@ -439,6 +482,13 @@ static void parse_opts(int argc, char **argv)
 		fprintf(stderr, "usb_vsock_emu: bad sizes or counts\n");
 		exit(2);
 	}
+	if (o->generation && (o->raw || o->mute)) {
+		fprintf(stderr, "usb_vsock_emu: --generation with --raw or --mute\n");
+		exit(2);
+	}
+	/* Every Fuchsia generation asks for CID 3 on its first link. */
+	if (o->generation && !o->cid_set)
+		o->cid = 3;
 	if (!o->serial)
 		o->serial = o->name;
 	if (!o->mount) {
@@ -490,6 +540,7 @@ int main(int argc, char **argv)
 	pthread_cond_init(&emu.cond, &ca);
 	conns_init();
 	emu.want_cid = emu.o.cid;
+	emu.svc_start_ms = start_ms + 1000LL * emu.o.slow_start;
 	emu.next_local_port = 49152;
 	emu.work_efd = eventfd(0, EFD_NONBLOCK);
 	sfd = ctl_listen();
@@ -510,10 +561,16 @@ int main(int argc, char **argv)
 		gadget_teardown();
 		return 1;
 	}
-	printf("usb_vsock_emu: %s ready on %s, version %d%s%s, control socket %s\n",
-	       emu.o.name, emu.o.udc, emu.o.version,
-	       emu.o.no_zlp ? ", no ZLP" : "", emu.o.raw ? ", raw" : "",
-	       emu.o.ctl_path);
+	if (emu.o.generation)
+		printf("usb_vsock_emu: %s ready on %s, generation %s%s, slow start %u s, ctl %s\n",
+		       emu.o.name, emu.o.udc, gen_name(emu.o.generation),
+		       emu.o.no_zlp ? ", no ZLP" : "", emu.o.slow_start,
+		       emu.o.ctl_path);
+	else
+		printf("usb_vsock_emu: %s ready on %s, version %d%s%s, control socket %s\n",
+		       emu.o.name, emu.o.udc, emu.o.version,
+		       emu.o.no_zlp ? ", no ZLP" : "", emu.o.raw ? ", raw" : "",
+		       emu.o.ctl_path);
 
 	for (;;) {
 		bool quit;

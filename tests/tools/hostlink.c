@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 #include <linux/usb_vsock.h>
 
 #include "hostlink.h"
@@ -557,6 +558,31 @@ int link_open(struct hlink *l, const struct uf_opts *o)
 		       2 * MTU))
 		return -1;
 	l->io.zero_packet = o->zero_packet;
+	l->io.on_in = on_in;
+	l->io.ctx = l;
+	return uf_io_start(&l->io);
+}
+
+/*
+ * SET_INTERFACE (alternate setting 0) on the bridge interface: the
+ * device's function is re-created. The URBs are discarded first (usbcore
+ * flushes the endpoints anyway) and queued anew after.
+ */
+int link_set_interface(struct hlink *l)
+{
+	struct usbdevfs_setinterface si = { .interface = l->dev.iface };
+	size_t in_size = l->o->in_size ? l->o->in_size : l->dev.maxp;
+
+	uf_io_free(&l->io);
+	l->carry_len = 0;
+	if (ioctl(l->dev.fd, USBDEVFS_SETINTERFACE, &si)) {
+		uf_log("USBDEVFS_SETINTERFACE: %s\n", strerror(errno));
+		return -1;
+	}
+	if (uf_io_init(&l->io, &l->dev, l->o->in_urbs, in_size,
+		       l->o->out_urbs, 2 * MTU))
+		return -1;
+	l->io.zero_packet = l->o->zero_packet;
 	l->io.on_in = on_in;
 	l->io.ctx = l;
 	return uf_io_start(&l->io);

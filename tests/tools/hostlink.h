@@ -114,5 +114,6 @@ int sink_check(struct hlink *l, struct hconn *c, size_t count);
 long long ctl_get(struct hlink *l, const char *key);
 long long ctl_wait(struct hlink *l, const char *key, long long want);
 int link_barrier(struct hlink *l);
+int link_set_interface(struct hlink *l);
 
 #endif /* HOSTLINK_H */

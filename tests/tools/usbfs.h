@@ -107,10 +107,12 @@ struct uf_opts {
 	bool zero_packet;	/* USBDEVFS_URB_ZERO_PACKET on OUT */
 	bool verify;		/* raw-in: check the source pattern */
 	int expect_errors;	/* protocol errors the emulator may count */
+	const char *generation;	/* gen: the emulator's --generation */
 };
 
 int proto_main(const struct uf_opts *o);
 int zlp_probe(const struct uf_opts *o);
+int gen_main(const struct uf_opts *o);
 
 int uf_ctl(struct uf_io *io, const char *sock, const char *cmd, char *reply,
 	   size_t size);

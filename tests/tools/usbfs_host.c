@@ -20,6 +20,9 @@
  *              transfer (with and without USBDEVFS_URB_ZERO_PACKET)
  *              completes a 1024-byte device read (emulator --raw
  *              --raw-size 1024)
+ *   gen        the handshake tests of the Fuchsia device generations
+ *              against an emulator run with --generation (usbfs_gen.c;
+ *              needs --ctl and --generation)
  * Every mode prints a "usbfs_host: N passed, N failed" line. Exit status:
  * 0 if all passed, 2 for bad usage, 3 (proto) if every failure came from
  * the device going away in the middle (transfers failed with ENODEV,
@@ -41,7 +44,7 @@
 static void print_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: usbfs_host [OPTION...] proto|zlp-probe|raw-in|raw-out|out-probe\n"
+		"usage: usbfs_host [OPTION...] proto|zlp-probe|raw-in|raw-out|out-probe|gen\n"
 		"  --vid ID            idVendor [0x18d1]\n"
 		"  --pid ID            idProduct [any]\n"
 		"  --serial STR        serial number [any]\n"
@@ -61,7 +64,8 @@ static void print_usage(FILE *f)
 		"  --zero-packet       set USBDEVFS_URB_ZERO_PACKET on OUT URBs\n"
 		"  --verify            raw-in: check the source pattern\n"
 		"  --expect-errors N   protocol errors the emulator may count besides\n"
-		"                      those the tests provoke [0]\n");
+		"                      those the tests provoke [0]\n"
+		"  --generation G      gen: the emulator's --generation (v0, v2-echo, v2)\n");
 }
 
 static int open_dev(struct uf_dev *d, const struct uf_opts *o)
@@ -264,7 +268,7 @@ enum {
 	O_VID = 256, O_PID, O_SERIAL, O_BUS, O_WAIT, O_DETACH, O_CTL,
 	O_VERSION, O_EXPECT_VERSION, O_IN_URBS, O_OUT_URBS, O_IN_SIZE,
 	O_SIZE, O_SECONDS, O_TESTS, O_EXPECT_ZLP, O_ZERO_PACKET, O_VERIFY,
-	O_EXPECT_ERRORS, O_HELP,
+	O_EXPECT_ERRORS, O_GENERATION, O_HELP,
 };
 
 static const struct option long_opts[] = {
@@ -287,6 +291,7 @@ static const struct option long_opts[] = {
 	{ "zero-packet", no_argument, NULL, O_ZERO_PACKET },
 	{ "verify", no_argument, NULL, O_VERIFY },
 	{ "expect-errors", required_argument, NULL, O_EXPECT_ERRORS },
+	{ "generation", required_argument, NULL, O_GENERATION },
 	{ "help", no_argument, NULL, O_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -367,6 +372,9 @@ int main(int argc, char **argv)
 		case O_EXPECT_ERRORS:
 			o.expect_errors = strtol(optarg, NULL, 0);
 			break;
+		case O_GENERATION:
+			o.generation = optarg;
+			break;
 		case O_HELP:
 			print_usage(stdout);
 			return 0;
@@ -396,6 +404,8 @@ int main(int argc, char **argv)
 		return raw_out(&o);
 	if (!strcmp(mode, "out-probe"))
 		return out_probe(&o);
+	if (!strcmp(mode, "gen"))
+		return gen_main(&o);
 	print_usage(stderr);
 	return 2;
 }

@@ -101,7 +101,7 @@ intf() { echo "$DRV/$1-1:1.0/usb_vsock"; }
 # The emulator's counters of protocol violations by the host: a driver
 # that keeps the protocol leaves every one at 0.
 VIOLATIONS="proto_errors dup_connect bad_pause stray_pkts data_after_finish
-	overflow_resets"
+	overflow_resets err_sync_not_last gave_up bad_final_cid long_sync"
 
 # emu_clean NAME [COUNTER=N...]: the emulator NAME counted no violation
 # by the host since its counters were last zeroed, or exactly N of those
