@@ -521,7 +521,6 @@ static int usb_vsock_check_endpoints(struct usb_interface *intf,
 static void usb_vsock_shutdown(struct usb_vsock_link *link)
 {
 	struct usb_interface *intf = link->intf;
-	unsigned int i;
 
 	usb_vsock_link_stop(link);
 
@@ -532,10 +531,7 @@ static void usb_vsock_shutdown(struct usb_vsock_link *link)
 	usb_vsock_builder_kill(&link->tx);
 	kthread_stop(link->tx_thread);
 	/* Poisoned URBs are waited for and can never go out again. */
-	for (i = 0; i < link->n_in; i++)
-		usb_poison_urb(link->in_urbs[i]);
-	for (i = 0; i < link->n_out; i++)
-		usb_poison_urb(link->out_urbs[i]);
+	usb_vsock_urbs_poison(link);
 	cancel_delayed_work_sync(&link->rx_work);
 
 	usb_vsock_transport_reset_link(link);

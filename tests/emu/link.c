@@ -505,6 +505,15 @@ static __u32 get32(const __u8 *p)
 	return le32toh(v);
 }
 
+/* The addresses of the packet whose header is at h. */
+static void get_quad(const __u8 *h, struct emu_quad *q)
+{
+	q->dev_cid = get32(h + 4);
+	q->host_cid = get32(h + 8);
+	q->dev_port = get32(h + 12);
+	q->host_port = get32(h + 16);
+}
+
 /*
  * --generation: the device sides of Fuchsia, usb-vsock-service's
  * next_socket() and usb_socket_reader() (XSLabs/fuchsia @0640408e, newest;
@@ -738,10 +747,7 @@ static void gen_rx(const __u8 *buf, size_t len)
 			break;
 		}
 		count_pkt(type, true);
-		q.dev_cid = get32(h + 4);
-		q.host_cid = get32(h + 8);
-		q.dev_port = get32(h + 12);
-		q.host_port = get32(h + 16);
+		get_quad(h, &q);
 		off += HDR + plen;
 		if (sync_p && ls == LS_WAIT_SYNC)
 			stat_inc(ST_err_sync_not_last);
@@ -912,10 +918,7 @@ void link_rx(const __u8 *buf, size_t len)
 			break;
 		}
 		count_pkt(type, true);
-		q.dev_cid = get32(h + 4);
-		q.host_cid = get32(h + 8);
-		q.dev_port = get32(h + 12);
-		q.host_port = get32(h + 16);
+		get_quad(h, &q);
 		off += HDR + plen;
 		if (handle_pkt(type, &q, h + HDR, plen, &echo_ok)) {
 			if (off < len)

@@ -337,8 +337,8 @@ settled() {
 # spin, and a device resync must wake it with an error.
 pause_forever() {
 	viol_start || return 1
-	$TOOL stream "$(cid0)" 5001 > /tmp/pstream.log 2>&1 &
-	pid=$!
+	spawn /tmp/pstream.log $TOOL stream "$(cid0)" 5001
+	pid=$spawned
 	wait_line /tmp/pstream.log $pid connected 60 || return 1
 	ctl dev0 hostile pause 50 && ctl dev0 wait-hostile 600 || return 1
 	sent 50
@@ -364,8 +364,8 @@ wedged_link() {
 	s0=$(stat0 resyncs)
 	d0=$(stat0 tx_dropped)
 	c0=$(ctl dev0 get hostile_connects)
-	$TOOL accept 7001 100000000 close > /tmp/wedge.log 2>&1 &
-	pid=$!
+	spawn /tmp/wedge.log $TOOL accept 7001 100000000 close
+	pid=$spawned
 	wait_line /tmp/wedge.log $pid listening 60 || return 1
 	ctl dev0 hold-out 1 && ctl dev0 hostile connect 100000000 7001 ||
 		return 1
@@ -391,9 +391,8 @@ wedged_link() {
 unplug_cycles() {
 	c=0
 	while [ $c -lt "$1" ]; do
-		: > /tmp/us.log
-		$TOOL streams 16 "$(cid0)" 5001 >> /tmp/us.log 2>&1 &
-		pid=$!
+		spawn /tmp/us.log $TOOL streams 16 "$(cid0)" 5001
+		pid=$spawned
 		if ! wait_line /tmp/us.log $pid "connected 16" 60; then
 			echo "cycle $c: the streams did not connect:"
 			cat /tmp/us.log
@@ -507,8 +506,8 @@ unload() { rmmod usb_vsock 2> /tmp/rmmod.err; }
 
 # An open socket pins the module; closing it lets rmmod go.
 module_lifetime() {
-	$TOOL stream "$(cid1)" 5001 > /tmp/pin.log 2>&1 &
-	pid=$!
+	spawn /tmp/pin.log $TOOL stream "$(cid1)" 5001
+	pid=$spawned
 	wait_line /tmp/pin.log $pid connected 60 || return 1
 	if unload; then
 		echo "rmmod succeeded with a socket open"

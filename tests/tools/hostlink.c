@@ -272,6 +272,42 @@ static void reset_conns(struct hlink *l)
 		free_conn(&l->c[i]);
 }
 
+/* A host Sync to device_cid dcid with this payload. */
+void send_sync(struct hlink *l, uint32_t dcid, const void *payload,
+	       size_t len)
+{
+	struct hq q = { .dcid = dcid, .hcid = USB_VSOCK_CID_HOST };
+
+	send_pkt(l, USB_VSOCK_SYNC, &q, payload, len);
+}
+
+/* Pump for ms at most; true once a device Sync has arrived. */
+bool dev_sync_within(struct hlink *l, int ms)
+{
+	long long deadline = uf_now_ms() + ms;
+
+	while (!l->dev_sync && pump_until(l, deadline))
+		;
+	return l->dev_sync;
+}
+
+/*
+ * Our Sync (device_cid any) with this payload, the Echo probes answered;
+ * 0 once the device's Sync came back, in l->dev_sync_*.
+ */
+int sync_exchange(struct hlink *l, const void *payload, size_t len)
+{
+	l->dev_sync = false;
+	l->synced = false;
+	l->dev_echoes = 0;
+	send_sync(l, USB_VSOCK_CID_ANY, payload, len);
+	if (dev_sync_within(l, UF_WAIT_MS))
+		return 0;
+	uf_log("no Sync from the device to \"%.*s\" in %d s\n", (int)len,
+	       (const char *)payload, UF_WAIT_MS / 1000);
+	return -1;
+}
+
 /*
  * The host side of the sync handshake, first half: send our Sync, answer
  * the Echo probes, wait for the device's Sync.
@@ -279,22 +315,12 @@ static void reset_conns(struct hlink *l)
 int handshake_begin(struct hlink *l, int version)
 {
 	char magic[] = USB_VSOCK_VERSION1;
-	long long deadline = uf_now_ms() + UF_WAIT_MS;
-	struct hq q = { .dcid = USB_VSOCK_CID_ANY,
-			.hcid = USB_VSOCK_CID_HOST };
 	int v;
 
 	magic[6] = '0' + version;
-	l->dev_sync = false;
-	l->synced = false;
 	reset_conns(l);
-	send_pkt(l, USB_VSOCK_SYNC, &q, magic, USB_VSOCK_VERSION_LEN);
-	while (!l->dev_sync && pump_until(l, deadline))
-		;
-	if (!l->dev_sync) {
-		uf_log("no Sync from the device in %d s\n", UF_WAIT_MS / 1000);
+	if (sync_exchange(l, magic, USB_VSOCK_VERSION_LEN))
 		return -1;
-	}
 	if (l->dev_sync_len != USB_VSOCK_VERSION_LEN ||
 	    memcmp(l->dev_sync_payload, "vsock:", 6)) {
 		uf_log("bad device Sync payload\n");
@@ -311,13 +337,11 @@ int handshake_begin(struct hlink *l, int version)
 /* Second half: assign the CID in the final Sync, with this payload. */
 int handshake_finish(struct hlink *l, const char *payload)
 {
-	struct hq q = { .hcid = USB_VSOCK_CID_HOST };
 	uint32_t cid = l->dev_sync_q.dcid;
 
 	if (cid <= 2 || cid == USB_VSOCK_CID_ANY)
 		cid = 3;
-	q.dcid = cid;
-	send_pkt(l, USB_VSOCK_SYNC, &q, payload, strlen(payload));
+	send_sync(l, cid, payload, strlen(payload));
 	if (uf_flush(&l->io, UF_WAIT_MS))
 		return -1;
 	l->cid = cid;
@@ -594,4 +618,35 @@ void link_close(struct hlink *l)
 	uf_close(&l->dev);
 	reset_conns(l);
 	free(l->carry);
+}
+
+/* Whether name is an item of the comma-separated list. */
+bool listed(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p = list;
+
+	while (list && (p = strstr(p, name))) {
+		if ((p == list || p[-1] == ',') && (!p[n] || p[n] == ','))
+			return true;
+		p += n;
+	}
+	return false;
+}
+
+/*
+ * Test number n, fn, with its line printed; 0 if it passed: fn said so
+ * and the link saw no failed transfer and no parse error.
+ */
+int run_test(struct hlink *l, int n, const char *name,
+	     int (*fn)(struct hlink *l))
+{
+	long long start = uf_now_ms();
+	int err = l->io.error ? -1 : fn(l);
+
+	if (l->parse_errors || l->io.error)
+		err = -1;
+	printf("%s %d - %s (%lld ms)\n", err ? "not ok" : "ok", n, name,
+	       uf_now_ms() - start);
+	return err;
 }

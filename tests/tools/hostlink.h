@@ -98,6 +98,10 @@ int send_pkt(struct hlink *l, int type, const struct hq *q,
 	     const void *payload, uint32_t plen);
 bool pump_until(struct hlink *l, long long deadline);
 void pump_for(struct hlink *l, int ms);
+void send_sync(struct hlink *l, uint32_t dcid, const void *payload,
+	       size_t len);
+bool dev_sync_within(struct hlink *l, int ms);
+int sync_exchange(struct hlink *l, const void *payload, size_t len);
 int handshake_begin(struct hlink *l, int version);
 int handshake_finish(struct hlink *l, const char *payload);
 int handshake(struct hlink *l, int version);
@@ -115,5 +119,8 @@ long long ctl_get(struct hlink *l, const char *key);
 long long ctl_wait(struct hlink *l, const char *key, long long want);
 int link_barrier(struct hlink *l);
 int link_set_interface(struct hlink *l);
+bool listed(const char *list, const char *name);
+int run_test(struct hlink *l, int n, const char *name,
+	     int (*fn)(struct hlink *l));
 
 #endif /* HOSTLINK_H */

@@ -68,36 +68,11 @@ static bool g_is(struct hlink *l, const char *key, long long want)
 	return v == want;
 }
 
-/* A host Sync (device_cid any) with this payload, in a transfer alone. */
-static void g_send_sync(struct hlink *l, const void *payload, size_t len)
-{
-	struct hq q = { .dcid = USB_VSOCK_CID_ANY,
-			.hcid = USB_VSOCK_CID_HOST };
-
-	send_pkt(l, USB_VSOCK_SYNC, &q, payload, len);
-}
-
-/* Pump for ms; true if a device Sync arrived meanwhile. */
-static bool g_dev_sync_within(struct hlink *l, int ms)
-{
-	long long deadline = uf_now_ms() + ms;
-
-	while (!l->dev_sync && pump_until(l, deadline))
-		;
-	return l->dev_sync;
-}
-
 /* Our Sync with payload; 0 once the device's Sync came back. */
 static int g_sync(struct hlink *l, const char *payload)
 {
-	l->dev_sync = false;
-	l->synced = false;
-	l->dev_echoes = 0;
-	g_send_sync(l, payload, strlen(payload));
-	if (!g_dev_sync_within(l, UF_WAIT_MS)) {
-		uf_log("no Sync from the device to \"%s\"\n", payload);
+	if (sync_exchange(l, payload, strlen(payload)))
 		return -1;
-	}
 	uf_log("device Sync to \"%s\": \"%.*s\" (%u bytes), cid %#x, %u Echo probes\n",
 	       payload, (int)l->dev_sync_len, l->dev_sync_payload,
 	       l->dev_sync_len, l->dev_sync_q.dcid, l->dev_echoes);
@@ -117,13 +92,10 @@ static bool g_reply_is(struct hlink *l, const char *want)
 /* The final Sync: device_cid cid, payload (NULL: the device's reply). */
 static void g_final(struct hlink *l, uint32_t cid, const char *payload)
 {
-	struct hq q = { .dcid = cid, .hcid = USB_VSOCK_CID_HOST };
-
 	if (payload)
-		send_pkt(l, USB_VSOCK_SYNC, &q, payload, strlen(payload));
+		send_sync(l, cid, payload, strlen(payload));
 	else
-		send_pkt(l, USB_VSOCK_SYNC, &q, l->dev_sync_payload,
-			 l->dev_sync_len);
+		send_sync(l, cid, l->dev_sync_payload, l->dev_sync_len);
 	l->cid = cid;
 	l->synced = true;
 }
@@ -263,7 +235,7 @@ static int t_no_echo_waiting(struct hlink *l)
 		l->got_echo_reply = false;
 		l->dev_sync = false;
 		send_pkt(l, USB_VSOCK_ECHO, &q, ping, sizeof(ping));
-		g_dev_sync_within(l, QUIET_MS);
+		dev_sync_within(l, QUIET_MS);
 		if (l->got_echo_reply) {
 			uf_log("the device answered an Echo while waiting for a Sync\n");
 			return -1;
@@ -296,9 +268,9 @@ static int t_stale_sync(struct hlink *l)
 	long long hs = ctl_get(l, "host_syncs");
 
 	l->dev_sync = false;
-	g_send_sync(l, pl, strlen(pl));
-	g_send_sync(l, pl, strlen(pl));
-	if (!g_dev_sync_within(l, UF_WAIT_MS) || !g_reply_is(l, pl))
+	send_sync(l, USB_VSOCK_CID_ANY, pl, strlen(pl));
+	send_sync(l, USB_VSOCK_CID_ANY, pl, strlen(pl));
+	if (!dev_sync_within(l, UF_WAIT_MS) || !g_reply_is(l, pl))
 		return -1;
 	if (!g_wait(l, "syncs", syncs + 1) || !g_state_is(l, "synced") ||
 	    !g_is(l, "cid", USB_VSOCK_CID_ANY) ||
@@ -324,9 +296,9 @@ static int g_dead(struct hlink *l, const char *payload)
 		return -1;
 	l->dev_sync = false;
 	l->got_echo_reply = false;
-	g_send_sync(l, payload, strlen(payload));
+	send_sync(l, USB_VSOCK_CID_ANY, payload, strlen(payload));
 	send_pkt(l, USB_VSOCK_ECHO, &q, "x", 1);
-	if (g_dev_sync_within(l, QUIET_MS) || l->got_echo_reply) {
+	if (dev_sync_within(l, QUIET_MS) || l->got_echo_reply) {
 		uf_log("a device that gave up answered\n");
 		return -1;
 	}
@@ -372,7 +344,7 @@ static int t_reset_sync(struct hlink *l)
 	for (i = 0; i < ARRAY_SIZE(cmds); i++) {
 		l->dev_sync = false;
 		if (g_ctl(l, cmds[i], NULL, 0) ||
-		    !g_dev_sync_within(l, UF_WAIT_MS)) {
+		    !dev_sync_within(l, UF_WAIT_MS)) {
 			uf_log("no reset Sync after %s\n", cmds[i]);
 			return -1;
 		}
@@ -396,9 +368,9 @@ static int t_drop_syncs(struct hlink *l)
 	if (g_ctl(l, "drop-syncs 1", NULL, 0))
 		return -1;
 	l->dev_sync = false;
-	g_send_sync(l, USB_VSOCK_VERSION1, USB_VSOCK_VERSION_LEN);
+	send_sync(l, USB_VSOCK_CID_ANY, USB_VSOCK_VERSION1, USB_VSOCK_VERSION_LEN);
 	if (!g_wait(l, "dropped_syncs", ds + 1) ||
-	    g_dev_sync_within(l, QUIET_MS)) {
+	    dev_sync_within(l, QUIET_MS)) {
 		uf_log("the dropped Sync was answered\n");
 		return -1;
 	}
@@ -421,14 +393,14 @@ static int t_slow_start(struct hlink *l)
 		return -1;
 	}
 	l->dev_sync = false;
-	g_send_sync(l, "vsock:2:51", 10);
-	if (g_dev_sync_within(l, QUIET_MS) || !g_is(l, "host_syncs", 0))
+	send_sync(l, USB_VSOCK_CID_ANY, "vsock:2:51", 10);
+	if (dev_sync_within(l, QUIET_MS) || !g_is(l, "host_syncs", 0))
 		return -1;
 	if (link_set_interface(l) || !g_wait(l, "slow_dropped", 1))
 		return -1;
 	l->dev_sync = false;
-	g_send_sync(l, "vsock:2:52", 10);
-	if (!g_dev_sync_within(l, UF_WAIT_MS) || !g_reply_is(l, "vsock:2:52"))
+	send_sync(l, USB_VSOCK_CID_ANY, "vsock:2:52", 10);
+	if (!dev_sync_within(l, UF_WAIT_MS) || !g_reply_is(l, "vsock:2:52"))
 		return -1;
 	if (g_ctl(l, "get service", reply, sizeof(reply)) ||
 	    strncmp(reply, "running", 7) || !g_is(l, "host_syncs", 1) ||
@@ -461,19 +433,6 @@ static const struct gtest gtests[] = {
 	{ "drop-syncs", t_drop_syncs, G_ALL, false },
 };
 
-static bool named(const char *list, const char *name)
-{
-	size_t n = strlen(name);
-	const char *p = list;
-
-	while (list && (p = strstr(p, name))) {
-		if ((p == list || p[-1] == ',') && (!p[n] || p[n] == ','))
-			return true;
-		p += n;
-	}
-	return false;
-}
-
 int gen_main(const struct uf_opts *o)
 {
 	struct hlink *l = calloc(1, sizeof(*l));
@@ -497,22 +456,14 @@ int gen_main(const struct uf_opts *o)
 	}
 	for (i = 0; i < ARRAY_SIZE(gtests); i++) {
 		const struct gtest *t = &gtests[i];
-		long long start = uf_now_ms();
-		int err;
 
 		if (!(t->gens & gen) ||
-		    (o->tests ? !named(o->tests, t->name) : t->on_request))
+		    (o->tests ? !listed(o->tests, t->name) : t->on_request))
 			continue;
-		n++;
-		err = l->io.error ? -1 : t->fn(l);
-		if (l->parse_errors || l->io.error)
-			err = -1;
-		if (err)
+		if (run_test(l, ++n, t->name, t->fn))
 			nfail++;
 		else
 			npass++;
-		printf("%s %d - %s (%lld ms)\n", err ? "not ok" : "ok", n,
-		       t->name, uf_now_ms() - start);
 	}
 	printf("usbfs_host: %d passed, %d failed\n", npass, nfail);
 	link_close(l);

@@ -619,19 +619,11 @@ static const struct ptest tests[] = {
 	{ "final", t_final, false, false },
 };
 
+/* sync and final run always: every other test needs them. */
 static bool selected(const char *list, const char *name)
 {
-	size_t n = strlen(name);
-	const char *p = list;
-
-	if (!list || !strcmp(name, "sync") || !strcmp(name, "final"))
-		return true;
-	while ((p = strstr(p, name))) {
-		if ((p == list || p[-1] == ',') && (!p[n] || p[n] == ','))
-			return true;
-		p += n;
-	}
-	return false;
+	return !list || !strcmp(name, "sync") || !strcmp(name, "final") ||
+	       listed(list, name);
 }
 
 /*
@@ -683,24 +675,18 @@ int proto_main(const struct uf_opts *o)
 	}
 	for (i = 0; i < ARRAY_SIZE(tests); i++) {
 		const struct ptest *t = &tests[i];
-		long long start = uf_now_ms();
 		int err;
 
 		if (!selected(o->tests, t->name) || (t->needs_ctl && !o->ctl) ||
 		    (t->v1 && o->expect_version < 1))
 			continue;
-		n++;
-		err = l->io.error ? -1 : t->fn(l);
-		if (l->parse_errors)
-			err = -1;
+		err = run_test(l, ++n, t->name, t->fn);
 		if (err)
 			nfail++;
 		else
 			npass++;
 		if (err && !io_error_gone(l))
 			other_fail = true;
-		printf("%s %d - %s (%lld ms)\n", err ? "not ok" : "ok", n,
-		       t->name, uf_now_ms() - start);
 		if (err && !strcmp(t->name, "sync"))
 			break;
 	}

@@ -67,6 +67,17 @@ stop_emu() {
 	wait_for 5 test ! -S "/tmp/$1.sock"
 }
 
+# spawn LOG CMD...: starts CMD in the background with its output in LOG
+# and its process in $spawned. LOG is emptied before spawn returns, so a
+# wait_line on it never reads the lines a previous run left there.
+spawn() {
+	sp_log=$1
+	shift
+	: > "$sp_log"
+	"$@" >> "$sp_log" 2>&1 &
+	spawned=$!
+}
+
 # wait_line FILE PID WORD SEC: until FILE has WORD; fails if PID ends
 # first or after SEC seconds.
 wait_line() {
