@@ -5,10 +5,11 @@
 # emulated Fuchsia devices (usb_vsock_emu) on dummy_hcd, AF_VSOCK clients
 # (vsock_tool) on the host side. Each test prints one line
 #   USB_VSOCK_TEST <name> PASS|FAIL
-# and the host counts them. BIG (bytes for the long transfers) comes from
-# /root/itest.conf.
+# and the host counts them. BIG (bytes for the long transfers) and GEN_BIG
+# (for those of each device generation) come from /root/itest.conf.
 
 BIG=67108864
+GEN_BIG=$BIG
 # shellcheck source=/dev/null
 . /root/itest.conf
 GUEST_TAG=usb_vsock-itest
@@ -491,8 +492,8 @@ for gen in v0 v2-echo v2; do
 	t "gen_${g}_sync" gen_sync "$gen" "$v"
 	c=$(cat "$(intf 2)/cid")
 	t "gen_${g}_echo" $TOOL echo "$c" 5001 1 1000 1023 1024 4096 65536
-	t "gen_${g}_send_big" $TOOL sink "$c" 5002 "$BIG"
-	t "gen_${g}_receive_big" $TOOL source "$c" 5003 "$BIG"
+	t "gen_${g}_send_big" $TOOL sink "$c" 5002 "$GEN_BIG"
+	t "gen_${g}_receive_big" $TOOL source "$c" 5003 "$GEN_BIG"
 	t "gen_${g}_accept" accept_from_device dev1
 	t "gen_${g}_close" close_host_side dev1 "$c"
 	t "gen_${g}_unplug" unplug_mid_transfer dev1 2
