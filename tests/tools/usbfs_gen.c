@@ -368,7 +368,8 @@ static int t_drop_syncs(struct hlink *l)
 	if (g_ctl(l, "drop-syncs 1", NULL, 0))
 		return -1;
 	l->dev_sync = false;
-	send_sync(l, USB_VSOCK_CID_ANY, USB_VSOCK_VERSION1, USB_VSOCK_VERSION_LEN);
+	send_sync(l, USB_VSOCK_CID_ANY, USB_VSOCK_VERSION1,
+		  USB_VSOCK_VERSION_LEN);
 	if (!g_wait(l, "dropped_syncs", ds + 1) ||
 	    dev_sync_within(l, QUIET_MS)) {
 		uf_log("the dropped Sync was answered\n");
