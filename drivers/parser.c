@@ -174,3 +174,28 @@ int usb_vsock_parser_next(struct usb_vsock_parser *p, const u8 **data,
 	return parser_complete(p, data, len, pkt, p->buf + USB_VSOCK_HDR_LEN);
 }
 EXPORT_SYMBOL_IF_KUNIT(usb_vsock_parser_next);
+
+/**
+ * usb_vsock_parser_end() - the peer's transfer ended
+ * @p: the parser
+ *
+ * Call it when a buffer came in short, which tells that the device's
+ * transfer ended there. A transfer holds whole packets, so a packet still
+ * held was cut short: taking the next transfer's bytes as its rest would
+ * turn a good packet into garbage, so the stream is refused at once, as
+ * usb_vsock_parser_next() refuses a bad header.
+ *
+ * Return: 0, or -EPROTO when a packet was cut short.
+ */
+int usb_vsock_parser_end(struct usb_vsock_parser *p)
+{
+	if (p->error != USB_VSOCK_PKT_OK)
+		return -EPROTO;
+	if (!p->have)
+		return 0;
+	p->error = USB_VSOCK_PKT_TRUNCATED;
+	p->dropped += p->have;
+	p->have = 0;
+	return -EPROTO;
+}
+EXPORT_SYMBOL_IF_KUNIT(usb_vsock_parser_end);

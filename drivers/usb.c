@@ -364,6 +364,9 @@ static bool usb_vsock_rx_urb(struct usb_vsock_link *link, struct urb *urb)
 
 	while ((ret = usb_vsock_parser_next(&link->rx, &data, &len, &pkt)) > 0)
 		usb_vsock_link_recv(link, &pkt);
+	/* A short URB ends the device's transfer, and with it every packet. */
+	if (!ret && urb->actual_length < urb->transfer_buffer_length)
+		ret = usb_vsock_parser_end(&link->rx);
 	if (ret < 0) {
 		atomic64_inc(&link->stats.rx_errors);
 		dev_warn_ratelimited(&link->intf->dev, "bad packet: %s\n",

@@ -36,6 +36,7 @@ void usb_vsock_parser_destroy(struct usb_vsock_parser *p);
 void usb_vsock_parser_reset(struct usb_vsock_parser *p);
 int usb_vsock_parser_next(struct usb_vsock_parser *p, const u8 **data,
 			  size_t *len, struct usb_vsock_pkt *pkt);
+int usb_vsock_parser_end(struct usb_vsock_parser *p);
 
 /**
  * usb_vsock_parser_pending() - bytes of an incomplete packet held over

@@ -301,6 +301,18 @@ static bool zlp_after(size_t len)
 	}
 }
 
+/*
+ * Whether the host sees where an IN transfer of len bytes ends: at a
+ * short packet, a ZLP included, or at the ZLP that follows it. Holds
+ * emu.lock.
+ */
+bool in_transfer_ends(size_t len)
+{
+	if (!emu.maxp || !len || len % emu.maxp)
+		return true;
+	return !emu.o.no_zlp && zlp_after(len);
+}
+
 static int wr_submit(aio_context_t ctx, struct wr_slot *w, int idx,
 		     int efd)
 {

@@ -405,6 +405,7 @@ void *ep0_thread(void *arg);
 /* aio.c */
 void *reader_thread(void *arg);
 void *writer_thread(void *arg);
+bool in_transfer_ends(size_t len);
 
 /* link.c */
 void link_rx(const __u8 *buf, size_t len);

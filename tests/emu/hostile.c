@@ -51,10 +51,12 @@
  * Fuchsia does. A Sync ends its piece.
  * host_view follows such a parser over the hostile transfers and counts
  * each piece it must reject in hostile_invalid and each well-formed packet
- * it must take in hostile_pkts. It starts clean with each hostile run (the
- * host has served the device since the last one) and stops counting, until
- * the next run, once a well-behaved transfer goes out while a hostile one
- * left part of a packet pending: what the host holds is then unknown.
+ * it must take in hostile_pkts. A packet still pending where the host sees
+ * the transfer end (in_transfer_ends()) was cut short: one more piece the
+ * host must reject. It starts clean with each hostile run (the host has
+ * served the device since the last one) and stops counting, until the next
+ * run, once a well-behaved transfer goes out while a hostile one left part
+ * of a packet pending: what the host holds is then unknown.
  */
 static struct {
 	__u8 pkt[HDR];		/* the pending packet's header */
@@ -317,11 +319,12 @@ static void host_view_transfer(const __u8 *out, size_t len)
 
 	if (host_view.lost)
 		return;
-	while (len) {
-		n = len < piece ? len : piece;
-		hv_piece(out, n);
-		out += n;
-		len -= n;
+	for (n = 0; n < len; n += piece)
+		hv_piece(out + n, len - n < piece ? len - n : piece);
+	/* The host refuses a packet that its transfer's end cut short. */
+	if (host_view.have && in_transfer_ends(len)) {
+		stat_inc(ST_hostile_invalid);
+		host_view.have = 0;
 	}
 }
 

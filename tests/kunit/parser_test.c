@@ -397,6 +397,47 @@ static void usb_vsock_test_error_sticky(struct kunit *test)
 	expect_ref(test, &f->ref, &f->parser, &f->seen, "after reset");
 }
 
+/*
+ * The end of a device transfer between packets is nothing; inside one it
+ * cut that packet short, and the stream is refused until a reset.
+ */
+static void usb_vsock_test_transfer_end(struct kunit *test)
+{
+	struct parser_fixture *f = test->priv;
+	size_t first = usb_vsock_pkt_size(ref_pkts[0].len);
+
+	restart(f);
+	feed(&f->parser, &f->seen, f->ref.buf, first);
+	KUNIT_EXPECT_EQ(test, usb_vsock_parser_end(&f->parser), 0);
+	KUNIT_EXPECT_EQ(test, f->parser.error, USB_VSOCK_PKT_OK);
+	KUNIT_EXPECT_EQ(test, f->seen.n, 1U);
+
+	/* The second packet's header and a byte of its payload, then the end. */
+	feed(&f->parser, &f->seen, f->ref.buf + first, USB_VSOCK_HDR_LEN + 1);
+	KUNIT_EXPECT_EQ(test, f->seen.last, 0);
+	KUNIT_EXPECT_EQ(test, usb_vsock_parser_end(&f->parser), -EPROTO);
+	KUNIT_EXPECT_EQ(test, f->parser.error, USB_VSOCK_PKT_TRUNCATED);
+	KUNIT_EXPECT_EQ(test, usb_vsock_parser_pending(&f->parser), (size_t)0);
+
+	/* The rest of that packet does not complete it: the stream is bad. */
+	feed(&f->parser, &f->seen, f->ref.buf + first + USB_VSOCK_HDR_LEN + 1,
+	     f->ref.len - first - USB_VSOCK_HDR_LEN - 1);
+	KUNIT_EXPECT_EQ(test, f->seen.n, 1U);
+	KUNIT_EXPECT_EQ(test, f->seen.last, -EPROTO);
+	KUNIT_EXPECT_EQ(test, usb_vsock_parser_end(&f->parser), -EPROTO);
+
+	/* A header cut short counts the same. */
+	restart(f);
+	feed(&f->parser, &f->seen, f->ref.buf, USB_VSOCK_HDR_LEN - 1);
+	KUNIT_EXPECT_EQ(test, usb_vsock_parser_end(&f->parser), -EPROTO);
+	KUNIT_EXPECT_EQ(test, f->parser.error, USB_VSOCK_PKT_TRUNCATED);
+
+	restart(f);
+	feed(&f->parser, &f->seen, f->ref.buf, f->ref.len);
+	KUNIT_EXPECT_EQ(test, usb_vsock_parser_end(&f->parser), 0);
+	expect_ref(test, &f->ref, &f->parser, &f->seen, "after reset");
+}
+
 /* A hostile length is refused as soon as the header is in. */
 static void usb_vsock_test_reject_early(struct kunit *test)
 {
@@ -566,6 +607,7 @@ static struct kunit_case usb_vsock_parser_cases[] = {
 	KUNIT_CASE(usb_vsock_test_split_random),
 	KUNIT_CASE(usb_vsock_test_sync_ends_transfer),
 	KUNIT_CASE(usb_vsock_test_error_sticky),
+	KUNIT_CASE(usb_vsock_test_transfer_end),
 	KUNIT_CASE(usb_vsock_test_reject_early),
 	KUNIT_CASE_SLOW(usb_vsock_test_fuzz),
 	{}
