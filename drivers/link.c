@@ -204,9 +204,9 @@ int usb_vsock_link_send(struct usb_vsock_link *link, enum usb_vsock_type type,
 	if (ret == -ENOBUFS) {
 		atomic64_inc(&link->stats.tx_dropped);
 		if (droppable)
-			dev_warn_ratelimited(&link->intf->dev,
-					     "link congested, dropped a '%c' reply\n",
-					     type);
+			usb_vsock_link_log(link, dev_warn,
+					   "link congested, dropped a '%c' reply\n",
+					   type);
 		else if (!test_and_set_bit(USB_VSOCK_TX_WEDGED, &link->flags))
 			usb_vsock_link_kick_rx(link);
 	}
@@ -350,8 +350,8 @@ static void usb_vsock_sync_work(struct work_struct *work)
 		mod_delayed_work(system_wq, &link->sync_work, next - jiffies);
 		goto out;
 	}
-	dev_warn_ratelimited(&link->intf->dev,
-			     "no answer to the host's Sync, resetting the device\n");
+	usb_vsock_link_log(link, dev_warn,
+			   "no answer to the host's Sync, resetting the device\n");
 	link->sync_tries++;
 	link->reset_at = jiffies;
 	usb_vsock_link_reset_device(link);
@@ -385,12 +385,12 @@ static bool usb_vsock_is_reset_sync(const struct usb_vsock_pkt *pkt)
 static void usb_vsock_sync_answer(struct usb_vsock_link *link,
 				  const struct usb_vsock_pkt *pkt, int version)
 {
-	struct device *dev = &link->intf->dev;
 	u32 cid;
 
 	cid = usb_vsock_cid_assign(link, pkt->addr.device_cid);
 	if (!cid) {
-		dev_err_ratelimited(dev, "no free CID for the device\n");
+		usb_vsock_link_log(link, dev_err,
+				   "no free CID for the device\n");
 		return;
 	}
 	WRITE_ONCE(link->cid, cid);
@@ -402,7 +402,8 @@ static void usb_vsock_sync_answer(struct usb_vsock_link *link,
 	cancel_delayed_work(&link->sync_work);
 	usb_vsock_set_state(link, USB_VSOCK_UP);
 	atomic64_inc(&link->stats.syncs);
-	dev_info(dev, "device CID %u, protocol version %d\n", cid, version);
+	usb_vsock_link_log(link, dev_info, "device CID %u, protocol version %d\n",
+			   cid, version);
 	usb_vsock_uevent_up(link);
 }
 
@@ -427,17 +428,16 @@ static void usb_vsock_sync_hurry(struct usb_vsock_link *link)
 static void usb_vsock_recv_sync(struct usb_vsock_link *link,
 				const struct usb_vsock_pkt *pkt)
 {
-	struct device *dev = &link->intf->dev;
 	int version = usb_vsock_sync_version(pkt);
 	bool reset = usb_vsock_is_reset_sync(pkt);
 
 	if ((version < 0 && !reset) ||
 	    pkt->addr.host_cid != USB_VSOCK_CID_HOST) {
 		atomic64_inc(&link->stats.rx_errors);
-		dev_warn_ratelimited(dev,
-				     "ignoring Sync for host CID %u, version \"%*pE\"\n",
-				     pkt->addr.host_cid, (int)pkt->len,
-				     pkt->payload);
+		usb_vsock_link_log(link, dev_warn,
+				   "ignoring Sync for host CID %u, version \"%*pE\"\n",
+				   pkt->addr.host_cid, (int)pkt->len,
+				   pkt->payload);
 		return;
 	}
 
@@ -460,8 +460,8 @@ static void usb_vsock_recv_sync(struct usb_vsock_link *link,
 		 * answer, which it can only have sent to a Sync of ours.
 		 */
 		atomic64_inc(&link->stats.resyncs);
-		dev_info_ratelimited(dev,
-				     "device restarted the link, resetting its connections\n");
+		usb_vsock_link_log(link, dev_info,
+				   "device restarted the link, resetting its connections\n");
 		if (reset) {
 			usb_vsock_begin_sync(link);
 		} else {
@@ -483,6 +483,9 @@ void usb_vsock_link_init(struct usb_vsock_link *link)
 {
 	mutex_init(&link->mutex);
 	INIT_DELAYED_WORK(&link->sync_work, usb_vsock_sync_work);
+	ratelimit_state_init(&link->log_rs, DEFAULT_RATELIMIT_INTERVAL,
+			     DEFAULT_RATELIMIT_BURST);
+	usb_vsock_uevent_init(link);
 	spin_lock_init(&link->ctrl_lock);
 	INIT_LIST_HEAD(&link->ctrlq);
 	spin_lock_init(&link->conns_lock);
@@ -533,6 +536,7 @@ void usb_vsock_link_stop(struct usb_vsock_link *link)
 	usb_vsock_cid_release(link);
 	mutex_unlock(&link->mutex);
 	cancel_delayed_work_sync(&link->sync_work);
+	cancel_delayed_work_sync(&link->uevent_work);
 }
 
 /**
@@ -550,8 +554,8 @@ void usb_vsock_link_resync(struct usb_vsock_link *link, const char *why)
 	switch (link->state) {
 	case USB_VSOCK_UP:
 		atomic64_inc(&link->stats.resyncs);
-		dev_warn_ratelimited(&link->intf->dev,
-				     "%s, resynchronizing the link\n", why);
+		usb_vsock_link_log(link, dev_warn,
+				   "%s, resynchronizing the link\n", why);
 		usb_vsock_begin_sync(link);
 		break;
 	case USB_VSOCK_SYNCING:
@@ -595,9 +599,9 @@ void usb_vsock_link_recv(struct usb_vsock_link *link,
 		/* Fuchsia ignores a bad Pause: it costs only itself. */
 		if (usb_vsock_pkt_pause(pkt) < 0) {
 			atomic64_inc(&link->stats.rx_errors);
-			dev_warn_ratelimited(&link->intf->dev,
-					     "Pause with a bad payload of %u bytes, dropped\n",
-					     pkt->len);
+			usb_vsock_link_log(link, dev_warn,
+					   "Pause with a bad payload of %u bytes, dropped\n",
+					   pkt->len);
 			return;
 		}
 		break;

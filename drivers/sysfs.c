@@ -5,11 +5,15 @@
  */
 
 #include <linux/device.h>
+#include <linux/jiffies.h>
 #include <linux/kobject.h>
 #include <linux/sysfs.h>
 #include <linux/usb.h>
 
 #include "usb_vsock/link.h"
+
+/* The shortest time between two link-up uevents of one link. */
+#define USB_VSOCK_UEVENT_GAP	HZ
 
 static struct usb_vsock_link *usb_vsock_dev_link(struct device *dev)
 {
@@ -137,11 +141,8 @@ const struct attribute_group *usb_vsock_groups[] = {
 	NULL
 };
 
-/**
- * usb_vsock_uevent_up() - tell userspace a device's link is up
- * @link: the link, just synchronized
- */
-void usb_vsock_uevent_up(struct usb_vsock_link *link)
+/* A change uevent on the interface, with the link's state, CID and version. */
+static void usb_vsock_uevent_send(struct usb_vsock_link *link)
 {
 	char cid[32], version[32];
 	char *envp[4];
@@ -154,4 +155,47 @@ void usb_vsock_uevent_up(struct usb_vsock_link *link)
 	snprintf(version, sizeof(version), "USB_VSOCK_VERSION=%d",
 		 link->version);
 	kobject_uevent_env(&link->intf->dev.kobj, KOBJ_CHANGE, envp);
+	link->uevent_at = jiffies;
+}
+
+/* The link came up again while the last uevent was recent. */
+static void usb_vsock_uevent_work(struct work_struct *work)
+{
+	struct usb_vsock_link *link =
+		container_of(to_delayed_work(work), struct usb_vsock_link,
+			     uevent_work);
+
+	mutex_lock(&link->mutex);
+	if (link->state == USB_VSOCK_UP)
+		usb_vsock_uevent_send(link);
+	mutex_unlock(&link->mutex);
+}
+
+/**
+ * usb_vsock_uevent_init() - set up the link-up uevents of a new link
+ * @link: the link, before anything can run on it
+ */
+void usb_vsock_uevent_init(struct usb_vsock_link *link)
+{
+	INIT_DELAYED_WORK(&link->uevent_work, usb_vsock_uevent_work);
+	link->uevent_at = jiffies - USB_VSOCK_UEVENT_GAP;
+}
+
+/**
+ * usb_vsock_uevent_up() - tell userspace a device's link is up
+ * @link: the link, just synchronized; called with its mutex held
+ *
+ * A device that restarts the link in a loop must not flood udev: at most
+ * one uevent goes out per USB_VSOCK_UEVENT_GAP. One that comes too soon
+ * is held back until then, and goes out only if the link is still up, so
+ * that the last one always tells the link's current CID and version.
+ */
+void usb_vsock_uevent_up(struct usb_vsock_link *link)
+{
+	unsigned long next = link->uevent_at + USB_VSOCK_UEVENT_GAP;
+
+	if (time_after_eq(jiffies, next))
+		usb_vsock_uevent_send(link);
+	else
+		schedule_delayed_work(&link->uevent_work, next - jiffies);
 }

@@ -610,10 +610,10 @@ static void usb_vsock_drop(struct usb_vsock_link *link,
 			   const struct usb_vsock_pkt *pkt, const char *why)
 {
 	atomic64_inc(&link->stats.rx_dropped);
-	dev_notice_ratelimited(&link->intf->dev,
-			       "'%c' %u:%u -> %u:%u dropped: %s\n", pkt->type,
-			       pkt->addr.device_cid, pkt->addr.device_port,
-			       pkt->addr.host_cid, pkt->addr.host_port, why);
+	usb_vsock_link_log(link, dev_notice,
+			   "'%c' %u:%u -> %u:%u dropped: %s\n", pkt->type,
+			   pkt->addr.device_cid, pkt->addr.device_port,
+			   pkt->addr.host_cid, pkt->addr.host_port, why);
 }
 
 /* Refuse a packet that has no connection; never answer a Reset. */

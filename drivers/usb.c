@@ -132,8 +132,8 @@ static void usb_vsock_tx_complete(struct urb *urb)
 
 	if (urb->status && !usb_vsock_urb_killed(urb->status)) {
 		atomic64_inc(&link->stats.tx_errors);
-		dev_warn_ratelimited(&link->intf->dev,
-				     "OUT transfer failed: %d\n", urb->status);
+		usb_vsock_link_log(link, dev_warn,
+				   "OUT transfer failed: %d\n", urb->status);
 		if (urb->status == -EPIPE)
 			set_bit(USB_VSOCK_OUT_HALT, &link->flags);
 		usb_vsock_schedule_resync(link);
@@ -218,8 +218,8 @@ static void usb_vsock_tx_submit(struct usb_vsock_link *link)
 		if (ret == -EPERM || ret == -ENODEV)
 			return;
 		atomic64_inc(&link->stats.tx_errors);
-		dev_warn_ratelimited(&link->intf->dev,
-				     "cannot submit OUT transfer: %d\n", ret);
+		usb_vsock_link_log(link, dev_warn,
+				   "cannot submit OUT transfer: %d\n", ret);
 		usb_vsock_schedule_resync(link);
 	}
 }
@@ -320,8 +320,8 @@ static void usb_vsock_rx_resubmit(struct usb_vsock_link *link,
 		return;
 	/* Poisoned for a reset: it waits for usb_vsock_rx_restart(). */
 	if (ret != -EPERM)
-		dev_warn_ratelimited(&link->intf->dev,
-				     "cannot submit IN transfer: %d\n", ret);
+		usb_vsock_link_log(link, dev_warn,
+				   "cannot submit IN transfer: %d\n", ret);
 	spin_lock_irq(&link->lock);
 	list_add_tail(&urb->urb_list, &link->rx_idle);
 	if (!link->disconnected && ret != -EPERM)
@@ -354,8 +354,8 @@ static bool usb_vsock_rx_urb(struct usb_vsock_link *link, struct urb *urb)
 		return urb->status == -ENOENT;
 	if (urb->status) {
 		atomic64_inc(&link->stats.rx_errors);
-		dev_warn_ratelimited(&link->intf->dev,
-				     "IN transfer failed: %d\n", urb->status);
+		usb_vsock_link_log(link, dev_warn,
+				   "IN transfer failed: %d\n", urb->status);
 		if (urb->status == -EPIPE)
 			usb_vsock_rx_clear_halt(link, urb);
 		usb_vsock_link_resync(link, "IN transfer failed");
@@ -369,8 +369,9 @@ static bool usb_vsock_rx_urb(struct usb_vsock_link *link, struct urb *urb)
 		ret = usb_vsock_parser_end(&link->rx);
 	if (ret < 0) {
 		atomic64_inc(&link->stats.rx_errors);
-		dev_warn_ratelimited(&link->intf->dev, "bad packet: %s\n",
-				     usb_vsock_verdict_str(link->rx.error));
+		usb_vsock_link_log(link, dev_warn,
+				   "bad packet: %s\n",
+				   usb_vsock_verdict_str(link->rx.error));
 		usb_vsock_link_resync(link, "bad packet");
 	}
 	return true;

@@ -10,6 +10,7 @@
 #include <linux/kref.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
+#include <linux/ratelimit.h>
 #include <linux/spinlock.h>
 #include <linux/usb.h>
 #include <linux/workqueue.h>
@@ -86,6 +87,9 @@ struct usb_vsock_stats {
  * @sync_tries: device resets in the running handshake
  * @reset_at: when the last device reset was asked for
  * @sync_work: resets the device when it leaves a Sync unanswered
+ * @log_rs: paces the log lines the device can trigger (usb_vsock_link_log())
+ * @uevent_at: when the last link-up uevent went out; under @mutex
+ * @uevent_work: sends a link-up uevent held back by the pace (sysfs.c)
  * @ctrl_lock: protects @ctrlq and @ctrlq_len; process context only
  * @ctrlq: control packets waiting for room in the builder
  * @ctrlq_len: entries in @ctrlq
@@ -130,6 +134,9 @@ struct usb_vsock_link {
 	unsigned int sync_tries;
 	unsigned long reset_at;
 	struct delayed_work sync_work;
+	struct ratelimit_state log_rs;
+	unsigned long uevent_at;
+	struct delayed_work uevent_work;
 
 	spinlock_t ctrl_lock;	/* see above */
 	struct list_head ctrlq;
@@ -158,6 +165,18 @@ struct usb_vsock_link {
 
 	struct usb_vsock_stats stats;
 };
+
+/*
+ * A log line that the device can trigger: paced per link, so that one
+ * device's storm neither floods the log nor silences another's lines.
+ */
+#define usb_vsock_link_log(link, dev_fn, fmt, ...)			\
+do {									\
+	struct usb_vsock_link *__log_link = (link);			\
+									\
+	if (__ratelimit(&__log_link->log_rs))				\
+		dev_fn(&__log_link->intf->dev, fmt, ##__VA_ARGS__);	\
+} while (0)
 
 /* Module parameters (main.c). */
 extern unsigned int usb_vsock_tx_size;
@@ -199,6 +218,7 @@ void usb_vsock_transport_wake_writers(struct usb_vsock_link *link,
 
 /* sysfs.c */
 extern const struct attribute_group *usb_vsock_groups[];
+void usb_vsock_uevent_init(struct usb_vsock_link *link);
 void usb_vsock_uevent_up(struct usb_vsock_link *link);
 
 #endif /* _USB_VSOCK_LINK_H */

@@ -333,6 +333,45 @@ settled() {
 	esac
 }
 
+# The last link-up uevent of dev0, and whether it matches a pattern.
+last_up() {
+	grep "DEVPATH=/.*/1-1:1\.0 .*USB_VSOCK_STATE=up" /tmp/uevents | tail -n 1
+}
+last_up_is() { last_up | grep -q "$1"; }
+
+# sync_storm_paced COUNT: a device that restarts the link over and over
+# (COUNT forged Syncs) costs the log and udev a bounded rate: the driver's
+# lines about it are paced per link (10 per 5 s), its link-up uevents to
+# one a second, the last of which tells the link as it is now.
+sync_storm_paced() {
+	uevent_listen || return 1
+	upid=$spawned
+	say "sync storm begins"
+	s0=$(cut -d. -f1 /proc/uptime)
+	if ! { ctl dev0 hostile sync "$1" 7000 && hostile_wait "$1" &&
+		ctl dev0 wait-sync 120 > /dev/null; }; then
+		kill $upid
+		dev0_report
+		return 1
+	fi
+	sent "$1"
+	want="DEVPATH=/.*/1-1:1\.0 USB_VSOCK_CID=$(cid0) USB_VSOCK_STATE=up "
+	wait_for 30 last_up_is "$want"
+	last=$(last_up)
+	kill $upid
+	s=$(($(cut -d. -f1 /proc/uptime) - s0))
+	ups=$(grep -c "DEVPATH=/.*/1-1:1\.0 .*USB_VSOCK_STATE=up" /tmp/uevents)
+	lines=$(dmesg | sed -n '/sync storm begins/,$p' |
+		grep -c "usb_vsock 1-1:1\.0: ")
+	msg="$1 forged Syncs in ${s} s: resyncs $(stat0 resyncs),"
+	msg="$msg $lines log lines, $ups link-up uevents"
+	echo "$msg, last: $last"
+	say "sync storm: $msg"
+	[ "$lines" -le $((10 * (s / 5 + 2))) ] && [ "$ups" -ge 1 ] &&
+		[ "$ups" -le $((s + 2)) ] && echo "$last" | grep -q "$want" &&
+		dev0_recovers
+}
+
 # A Pause that never lifts: the host's writer must block, not fail or
 # spin, and a device resync must wake it with an error.
 pause_forever() {
@@ -669,6 +708,7 @@ for m in random mutate magic length type; do
 	t "hostile_$m" hostile $m "$PARSE"
 done
 t hostile_sync hostile sync "$HOSTILE"
+t sync_storm_paced sync_storm_paced "$HOSTILE"
 # Paced Connects take a few ctl calls per 6 transfers: at most 600.
 paced=$HOSTILE
 [ "$paced" -gt 600 ] && paced=600

@@ -109,6 +109,28 @@ iface_up() {
 # The interface of the device on dummy_hcd instance BUS.
 intf() { echo "$DRV/$1-1:1.0/usb_vsock"; }
 
+# uevent_listen: a busybox uevent listener appends each uevent's DEVPATH
+# and USB_VSOCK_* variables as a line to /tmp/uevents; $spawned is its pid.
+# It is up once it hears a uevent of our own making.
+uevent_listen() {
+	: > /tmp/uevents
+	uevent sh -c 'env | grep -E "^(ACTION|DEVPATH|USB_VSOCK_[A-Z]+)=" |
+		sort | tr "\n" " " >> /tmp/uevents; echo >> /tmp/uevents' &
+	spawned=$!
+	wait_for 60 heard_null && return 0
+	kill $spawned
+	echo "no uevent listener"
+	return 1
+}
+
+# heard_null: the uevent listener has heard /dev/null's change uevent;
+# if not, make one more.
+heard_null() {
+	grep -q "DEVPATH=/devices/virtual/mem/null" /tmp/uevents && return 0
+	echo change > /sys/devices/virtual/mem/null/uevent
+	return 1
+}
+
 # The emulator's counters of protocol violations by the host: a driver
 # that keeps the protocol leaves every one at 0.
 VIOLATIONS="proto_errors dup_connect bad_pause stray_pkts data_after_finish

@@ -216,24 +216,12 @@ resync_mid_stream() {
 	$TOOL echo "$CID" 5001 5000
 }
 
-# heard_null: the uevent listener has heard /dev/null's change uevent;
-# if not, make one more.
-heard_null() {
-	grep -q "DEVPATH=/devices/virtual/mem/null" /tmp/uevents && return 0
-	echo change > /sys/devices/virtual/mem/null/uevent
-	return 1
-}
-
 # The link coming up again after a device resync announces itself with a
 # change uevent on the interface, carrying the state, CID and version.
 uevent_on_sync() {
 	st=0
-	: > /tmp/uevents
-	uevent sh -c 'env | grep -E "^(ACTION|DEVPATH|USB_VSOCK_[A-Z]+)=" |
-		sort | tr "\n" " " >> /tmp/uevents; echo >> /tmp/uevents' &
-	pid=$!
-	# The listener is up once it hears a uevent of our own making.
-	wait_for 60 heard_null || { kill $pid; echo "no listener"; return 1; }
+	uevent_listen || return 1
+	pid=$spawned
 	n=$(ctl dev0 get syncs)
 	want="ACTION=change DEVPATH=/.*/1-1:1\.0 USB_VSOCK_CID=$CID"
 	want="$want USB_VSOCK_STATE=up USB_VSOCK_VERSION=1 "
