@@ -71,6 +71,24 @@ static struct usb_vsock_conn *usb_vsock_conn(struct vsock_sock *vsk)
 	return vsk->trans;
 }
 
+/*
+ * The device knows a connection by its quad alone: a second one with the
+ * same quad would take the first one's packets, and the Reset that ends
+ * it would end the first. Called with link->conns_lock.
+ */
+static bool usb_vsock_quad_in_use(struct usb_vsock_link *link,
+				  const struct usb_vsock_addr *addr)
+{
+	struct usb_vsock_conn *conn;
+
+	list_for_each_entry(conn, &link->conns, node)
+		if (conn->addr.device_cid == addr->device_cid &&
+		    conn->addr.device_port == addr->device_port &&
+		    conn->addr.host_port == addr->host_port)
+			return true;
+	return false;
+}
+
 static int usb_vsock_conn_attach(struct usb_vsock_conn *conn,
 				 struct usb_vsock_link *link,
 				 const struct usb_vsock_addr *addr)
@@ -81,13 +99,15 @@ static int usb_vsock_conn_attach(struct usb_vsock_conn *conn,
 		return -EISCONN;
 	/* A resync flips the state under conns_lock before it resets. */
 	spin_lock(&link->conns_lock);
-	if (link->state == USB_VSOCK_UP) {
+	if (link->state != USB_VSOCK_UP) {
+		ret = -ENETUNREACH;
+	} else if (usb_vsock_quad_in_use(link, addr)) {
+		ret = -EADDRINUSE;
+	} else {
 		usb_vsock_link_get(link);
 		conn->link = link;
 		conn->addr = *addr;
 		list_add_tail(&conn->node, &link->conns);
-	} else {
-		ret = -ENETUNREACH;
 	}
 	spin_unlock(&link->conns_lock);
 	return ret;
@@ -631,6 +651,7 @@ static void usb_vsock_recv_listen(struct sock *sk, struct usb_vsock_link *link,
 {
 	struct vsock_sock *vchild;
 	struct sock *child;
+	int ret;
 
 	if (pkt->type != USB_VSOCK_CONNECT) {
 		usb_vsock_drop(link, pkt, "no connection");
@@ -658,10 +679,19 @@ static void usb_vsock_recv_listen(struct sock *sk, struct usb_vsock_link *link,
 			pkt->addr.host_port);
 	vsock_addr_init(&vchild->remote_addr, link->cid, pkt->addr.device_port);
 	if (vsock_assign_transport(vchild, vsock_sk(sk)) ||
-	    vchild->transport != &usb_vsock_transport ||
-	    usb_vsock_conn_attach(usb_vsock_conn(vchild), link, &pkt->addr)) {
+	    vchild->transport != &usb_vsock_transport) {
+		ret = -ENOMEM;
+	} else {
+		ret = usb_vsock_conn_attach(usb_vsock_conn(vchild), link,
+					    &pkt->addr);
+	}
+	if (ret) {
 		release_sock(child);
-		usb_vsock_refuse(link, pkt, "cannot create the socket");
+		/* A Reset for a quad in use would end its connection. */
+		if (ret == -EADDRINUSE)
+			usb_vsock_drop(link, pkt, "connection already open");
+		else
+			usb_vsock_refuse(link, pkt, "cannot create the socket");
 		sock_put(child);
 		return;
 	}

@@ -34,9 +34,14 @@
  *                                          0, print "shut", and keep the
  *                                          socket open until file DONE
  *                                          exists
- *   vsock_tool refused CID PORT ERRNO      socket() must succeed and
+ *   vsock_tool adopt PORT                  accept one connection, close
+ *                                          the listener ("adopted"), echo
+ *                                          until EOF
+ *   vsock_tool refused CID PORT ERRNO [LOCALPORT]
+ *                                          socket() must succeed and
  *                                          connect() fail with exactly
- *                                          ERRNO (a number)
+ *                                          ERRNO (a number); bound to
+ *                                          LOCALPORT first if given
  *   vsock_tool timeout CID PORT MS         connect() with a connect timeout
  *                                          of MS must fail with ETIMEDOUT
  *   vsock_tool stream CID PORT             write to echo until an error;
@@ -659,17 +664,59 @@ static int cmd_accept(int argc, char **argv)
 }
 
 /*
+ * Accept one connection on port, close the listener, then echo on the
+ * connection until EOF: the accepted socket keeps the port, which is free
+ * to bind again.
+ */
+static int cmd_adopt(int argc, char **argv)
+{
+	struct sockaddr_vm sa = {
+		.svm_family = AF_VSOCK,
+		.svm_cid = VMADDR_CID_ANY,
+		.svm_port = atoi(argv[0]),
+	};
+	int fd, c, ret;
+
+	(void)argc;
+	fd = socket(AF_VSOCK, SOCK_STREAM, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    listen(fd, 1))
+		return fail("listen");
+	printf("listening\n");
+	fflush(stdout);
+	c = accept(fd, NULL, NULL);
+	if (c < 0)
+		return fail("accept");
+	close(fd);
+	printf("adopted\n");
+	fflush(stdout);
+	ret = serve(c, "echo", 0);
+	close(c);
+	return ret;
+}
+
+/*
  * connect() to cid:port on a new socket of type must fail with exactly
  * want; the socket itself must be made. Returns 0 if so.
  */
 static int expect_connect_errno(int type, unsigned int cid, unsigned int port,
-				int want)
+				int want, unsigned int local_port)
 {
 	const struct timeval tmo = { 60, 0 };
+	struct sockaddr_vm local = {
+		.svm_family = AF_VSOCK,
+		.svm_cid = VMADDR_CID_ANY,
+		.svm_port = local_port,
+	};
 	int fd = socket(AF_VSOCK, type, 0), err;
 
 	if (fd < 0)
 		return fail("socket");
+	if (local_port != VMADDR_PORT_ANY &&
+	    bind(fd, (struct sockaddr *)&local, sizeof(local))) {
+		close(fd);
+		return fail("bind");
+	}
 	if (!connect_tmo(fd, cid, port, &tmo)) {
 		fprintf(stderr, "vsock_tool: connect succeeded\n");
 		close(fd);
@@ -688,9 +735,10 @@ static int expect_connect_errno(int type, unsigned int cid, unsigned int port,
 
 static int cmd_refused(int argc, char **argv)
 {
-	(void)argc;
 	return expect_connect_errno(SOCK_STREAM, atoi(argv[0]), atoi(argv[1]),
-				    atoi(argv[2]));
+				    atoi(argv[2]),
+				    argc > 3 ? strtoul(argv[3], NULL, 0) :
+				    VMADDR_PORT_ANY);
 }
 
 static int cmd_timeout(int argc, char **argv)
@@ -763,7 +811,7 @@ static int cmd_type(int argc, char **argv)
 	printf("stream socket connected\n");
 	if (!strcmp(argv[0], "seqpacket"))
 		return expect_connect_errno(SOCK_SEQPACKET, cid, port,
-					    ESOCKTNOSUPPORT);
+					    ESOCKTNOSUPPORT, VMADDR_PORT_ANY);
 	if (strcmp(argv[0], "dgram")) {
 		fprintf(stderr, "vsock_tool: unknown type %s\n", argv[0]);
 		return 2;
@@ -794,6 +842,7 @@ static const struct {
 	{ "streams", 3, cmd_streams },
 	{ "accept", 3, cmd_accept },
 	{ "shutrd", 5, cmd_shutrd },
+	{ "adopt", 1, cmd_adopt },
 	{ "refused", 3, cmd_refused },
 	{ "timeout", 3, cmd_timeout },
 	{ "stream", 2, cmd_stream },

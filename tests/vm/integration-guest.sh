@@ -362,6 +362,31 @@ odd_packets() {
 	[ "$(cat "$i/resyncs")" = "$s" ]
 }
 
+# quad_in_use: a connection the device opened keeps its ports after the
+# host's listener closed. A socket bound to the freed port connect()s to
+# the same device port: EADDRINUSE at once, nothing reaches the device
+# (emu_clean would count a duplicate Connect), and the first connection
+# is still open at both ends.
+quad_in_use() {
+	c=$(cat "$(intf 2)/cid")
+	spawn /tmp/adopt.log $TOOL adopt 7002
+	apid=$spawned
+	wait_line /tmp/adopt.log $apid listening 60 || return 1
+	out=$(ctl dev1 connect 7002 echo) || { kill $apid; return 1; }
+	dport=${out##*device_port=}
+	wait_line /tmp/adopt.log $apid adopted 60 &&
+		$TOOL refused "$c" "$dport" 98 7002
+	st=$?
+	ctl dev1 conns | tee /tmp/adopt.conns
+	grep -q "state=open dev=$c:$dport host=2:7002 " /tmp/adopt.conns ||
+		st=1
+	kill -0 $apid || { echo "the first connection ended"; st=1; }
+	kill $apid
+	wait $apid
+	cat /tmp/adopt.log
+	[ $st -eq 0 ]
+}
+
 # tx_size over the 1024 bytes devices read is clamped, with a warning.
 tx_size_clamped() {
 	insmod /root/usb_vsock.ko tx_size=4096 || return 1
@@ -492,6 +517,7 @@ t boot_slow_start boot_slow_start
 t reset_sync_while_syncing reset_sync_while_syncing
 t revive_gave_up revive_gave_up
 t odd_packets odd_packets
+t quad_in_use quad_in_use
 t emu_clean_v2 emu_clean dev1
 stop_emu dev1
 t module_unload rmmod usb_vsock
