@@ -15,7 +15,11 @@
 
 #include "usb_vsock/packet.h"
 
-/* The device name is copied: __assign_str() changed in 6.10. */
+/*
+ * The device name is copied, since __assign_str() changed in 6.10, and
+ * padded; the type is a u32, so that the record has no hole: a record
+ * reaches userspace whole, and must not carry stale kernel bytes.
+ */
 #define USB_VSOCK_TRACE_DEV	32
 
 DECLARE_EVENT_CLASS(usb_vsock_pkt_class,
@@ -23,14 +27,14 @@ DECLARE_EVENT_CLASS(usb_vsock_pkt_class,
 			     const struct usb_vsock_addr *addr, u32 len),
 		    TP_ARGS(dev, type, addr, len),
 		    TP_STRUCT__entry(__array(char, dev, USB_VSOCK_TRACE_DEV)
-				     __field(u8, type)
+				     __field(u32, type)
 				     __field(u32, device_cid)
 				     __field(u32, host_cid)
 				     __field(u32, device_port)
 				     __field(u32, host_port)
 				     __field(u32, len)),
-		    TP_fast_assign(strscpy(__entry->dev, dev_name(dev),
-					   USB_VSOCK_TRACE_DEV);
+		    TP_fast_assign(strscpy_pad(__entry->dev, dev_name(dev),
+					       USB_VSOCK_TRACE_DEV);
 				   __entry->type = type;
 				   __entry->device_cid = addr->device_cid;
 				   __entry->host_cid = addr->host_cid;
