@@ -188,6 +188,11 @@ static void usb_vsock_peer_closed(struct vsock_sock *vsk, int err)
 	struct sock *sk = sk_vsock(vsk);
 
 	usb_vsock_conn_detach(usb_vsock_conn(vsk));
+	/*
+	 * Its ports are free on the wire: the device's next Connect from
+	 * the same port must reach the listener, not this socket.
+	 */
+	vsock_remove_connected(vsk);
 	sock_set_flag(sk, SOCK_DONE);
 	if (err) {
 		/* ESTABLISHED, so that the core reports the error itself. */

@@ -53,6 +53,8 @@
  *                            Connect (Fuchsia ignores it)
  *   odd bad-pause            send a Pause with payload 2 on the first open
  *                            connection (Fuchsia drops it)
+ *   next-port PORT           the next connect comes from device port PORT
+ *                            (the ones after it from PORT + 1 and on)
  *   reset-stats              zero the counters
  *   quit                     exit as on SIGTERM
  */
@@ -367,6 +369,10 @@ static int run_cmd(struct ctl_out *co, char *line)
 		}
 		pthread_mutex_lock(&emu.lock);
 		emu.drop_syncs = strtoul(arg[1], NULL, 0);
+		pthread_mutex_unlock(&emu.lock);
+	} else if (!strcmp(arg[0], "next-port") && n == 2) {
+		pthread_mutex_lock(&emu.lock);
+		emu.next_local_port = strtoul(arg[1], NULL, 0);
 		pthread_mutex_unlock(&emu.lock);
 	} else if (!strcmp(arg[0], "reset-stats")) {
 		for (i = 0; i < ST_COUNT; i++)

@@ -24,8 +24,10 @@
  *                                          with ECONNRESET
  *   vsock_tool accept PORT N MODE [BYTES]  accept N connections; MODE is
  *                                          echo (until EOF), recv (BYTES
- *                                          of the pattern, then EOF) or
- *                                          close (at once)
+ *                                          of the pattern, then EOF),
+ *                                          close (at once) or keep (as
+ *                                          recv, print "received I" and
+ *                                          keep the socket open)
  *   vsock_tool shutrd CID PORT BYTES GO DONE
  *                                          ask the source service for
  *                                          BYTES, read nothing; once file
@@ -642,7 +644,7 @@ static int cmd_accept(int argc, char **argv)
 		.svm_cid = VMADDR_CID_ANY,
 		.svm_port = atoi(argv[0]),
 	};
-	int n = atoi(argv[1]), fd, c, ret = 0;
+	int n = atoi(argv[1]), fd, c, i, ret = 0;
 	__u64 bytes = argc > 3 ? strtoull(argv[3], NULL, 0) : 0;
 
 	fd = socket(AF_VSOCK, SOCK_STREAM, 0);
@@ -652,12 +654,19 @@ static int cmd_accept(int argc, char **argv)
 	/* Tell the test script that it may make the device connect. */
 	printf("listening\n");
 	fflush(stdout);
-	while (n-- && !ret) {
+	for (i = 1; i <= n && !ret; i++) {
 		c = accept(fd, NULL, NULL);
 		if (c < 0)
 			return fail("accept");
-		ret = serve(c, argv[2], bytes);
-		close(c);
+		if (strcmp(argv[2], "keep")) {
+			ret = serve(c, argv[2], bytes);
+			close(c);
+			continue;
+		}
+		/* Left open until exit, once the peer ended it. */
+		ret = serve(c, "recv", bytes);
+		printf("received %d\n", i);
+		fflush(stdout);
 	}
 	close(fd);
 	return ret;

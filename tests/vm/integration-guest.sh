@@ -387,6 +387,23 @@ quad_in_use() {
 	[ $st -eq 0 ]
 }
 
+# port_reused: a connection the device ended frees its ports at once,
+# although the host has not closed its socket yet: the device's next
+# Connect from the same port reaches the listener.
+port_reused() {
+	spawn /tmp/reuse.log $TOOL accept 7003 2 keep 1000
+	apid=$spawned
+	wait_line /tmp/reuse.log $apid listening 60 &&
+		ctl dev1 next-port 5555 && ctl dev1 connect 7003 source 1000 &&
+		wait_line /tmp/reuse.log $apid "received 1" 60 &&
+		ctl dev1 wait-idle 30 && ctl dev1 next-port 5555 &&
+		ctl dev1 connect 7003 source 1000 && wait $apid
+	st=$?
+	kill $apid 2> /dev/null
+	cat /tmp/reuse.log
+	[ $st -eq 0 ]
+}
+
 # tx_size over the 1024 bytes devices read is clamped, with a warning.
 tx_size_clamped() {
 	insmod /root/usb_vsock.ko tx_size=4096 || return 1
@@ -518,6 +535,7 @@ t reset_sync_while_syncing reset_sync_while_syncing
 t revive_gave_up revive_gave_up
 t odd_packets odd_packets
 t quad_in_use quad_in_use
+t port_reused port_reused
 t emu_clean_v2 emu_clean dev1
 stop_emu dev1
 t module_unload rmmod usb_vsock
