@@ -637,23 +637,35 @@ static int serve(int fd, const char *mode, __u64 bytes)
 	return n < 0 ? fail("echo read") : 0;
 }
 
-static int cmd_accept(int argc, char **argv)
+/*
+ * A stream socket listening on port, or -1. Prints "listening": the test
+ * script may then make the device connect.
+ */
+static int listen_on(const char *port, int backlog)
 {
 	struct sockaddr_vm sa = {
 		.svm_family = AF_VSOCK,
 		.svm_cid = VMADDR_CID_ANY,
-		.svm_port = atoi(argv[0]),
+		.svm_port = atoi(port),
 	};
+	int fd = socket(AF_VSOCK, SOCK_STREAM, 0);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    listen(fd, backlog))
+		return -1;
+	printf("listening\n");
+	fflush(stdout);
+	return fd;
+}
+
+static int cmd_accept(int argc, char **argv)
+{
 	int n = atoi(argv[1]), fd, c, i, ret = 0;
 	__u64 bytes = argc > 3 ? strtoull(argv[3], NULL, 0) : 0;
 
-	fd = socket(AF_VSOCK, SOCK_STREAM, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    listen(fd, 16))
+	fd = listen_on(argv[0], 16);
+	if (fd < 0)
 		return fail("listen");
-	/* Tell the test script that it may make the device connect. */
-	printf("listening\n");
-	fflush(stdout);
 	for (i = 1; i <= n && !ret; i++) {
 		c = accept(fd, NULL, NULL);
 		if (c < 0)
@@ -679,20 +691,12 @@ static int cmd_accept(int argc, char **argv)
  */
 static int cmd_adopt(int argc, char **argv)
 {
-	struct sockaddr_vm sa = {
-		.svm_family = AF_VSOCK,
-		.svm_cid = VMADDR_CID_ANY,
-		.svm_port = atoi(argv[0]),
-	};
 	int fd, c, ret;
 
 	(void)argc;
-	fd = socket(AF_VSOCK, SOCK_STREAM, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    listen(fd, 1))
+	fd = listen_on(argv[0], 1);
+	if (fd < 0)
 		return fail("listen");
-	printf("listening\n");
-	fflush(stdout);
 	c = accept(fd, NULL, NULL);
 	if (c < 0)
 		return fail("accept");
