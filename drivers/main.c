@@ -18,6 +18,10 @@
 unsigned int usb_vsock_tx_size = USB_VSOCK_MTU;
 unsigned int usb_vsock_tx_urbs = 4;
 unsigned int usb_vsock_rx_urbs = 16;
+unsigned int usb_vsock_rcvbuf_max = 1 << 20;
+unsigned int usb_vsock_rx_link_max = 16 << 20;
+unsigned int usb_vsock_rx_stall_ms = 5000;
+unsigned int usb_vsock_max_orphans = 1024;
 
 static int usb_vsock_set_uint(const char *val, const struct kernel_param *kp,
 			      unsigned int min, unsigned int max)
@@ -62,6 +66,30 @@ static int usb_vsock_set_urbs(const char *val, const struct kernel_param *kp)
 	return usb_vsock_set_uint(val, kp, 1, 256);
 }
 
+static int usb_vsock_set_rcvbuf_max(const char *val,
+				    const struct kernel_param *kp)
+{
+	return usb_vsock_set_uint(val, kp, USB_VSOCK_RCVBUF_MIN, 64 << 20);
+}
+
+static int usb_vsock_set_rx_link_max(const char *val,
+				     const struct kernel_param *kp)
+{
+	return usb_vsock_set_uint(val, kp, 1 << 20, 1 << 30);
+}
+
+static int usb_vsock_set_rx_stall_ms(const char *val,
+				     const struct kernel_param *kp)
+{
+	return usb_vsock_set_uint(val, kp, 100, 600000);
+}
+
+static int usb_vsock_set_max_orphans(const char *val,
+				     const struct kernel_param *kp)
+{
+	return usb_vsock_set_uint(val, kp, 0, 65536);
+}
+
 static const struct kernel_param_ops usb_vsock_tx_size_ops = {
 	.set = usb_vsock_set_tx_size,
 	.get = param_get_uint,
@@ -69,6 +97,26 @@ static const struct kernel_param_ops usb_vsock_tx_size_ops = {
 
 static const struct kernel_param_ops usb_vsock_urbs_ops = {
 	.set = usb_vsock_set_urbs,
+	.get = param_get_uint,
+};
+
+static const struct kernel_param_ops usb_vsock_rcvbuf_max_ops = {
+	.set = usb_vsock_set_rcvbuf_max,
+	.get = param_get_uint,
+};
+
+static const struct kernel_param_ops usb_vsock_rx_link_max_ops = {
+	.set = usb_vsock_set_rx_link_max,
+	.get = param_get_uint,
+};
+
+static const struct kernel_param_ops usb_vsock_rx_stall_ms_ops = {
+	.set = usb_vsock_set_rx_stall_ms,
+	.get = param_get_uint,
+};
+
+static const struct kernel_param_ops usb_vsock_max_orphans_ops = {
+	.set = usb_vsock_set_max_orphans,
 	.get = param_get_uint,
 };
 
@@ -80,6 +128,22 @@ MODULE_PARM_DESC(tx_urbs, "OUT transfers in flight per device (default 4)");
 module_param_cb(rx_urbs, &usb_vsock_urbs_ops, &usb_vsock_rx_urbs, 0444);
 MODULE_PARM_DESC(rx_urbs,
 		 "IN transfers of wMaxPacketSize in flight per device (default 16)");
+module_param_cb(rcvbuf_max, &usb_vsock_rcvbuf_max_ops, &usb_vsock_rcvbuf_max,
+		0644);
+MODULE_PARM_DESC(rcvbuf_max,
+		 "Most bytes a connection holds unread, whatever its socket's buffer size (default 1 MiB)");
+module_param_cb(rx_link_max, &usb_vsock_rx_link_max_ops,
+		&usb_vsock_rx_link_max, 0644);
+MODULE_PARM_DESC(rx_link_max,
+		 "Unread bytes per device above which every connection is paused at 16 KiB (default 16 MiB)");
+module_param_cb(rx_stall_ms, &usb_vsock_rx_stall_ms_ops,
+		&usb_vsock_rx_stall_ms, 0644);
+MODULE_PARM_DESC(rx_stall_ms,
+		 "How long a connection may stop a version 0 link before it is reset (default 5000 ms)");
+module_param_cb(max_orphans, &usb_vsock_max_orphans_ops,
+		&usb_vsock_max_orphans, 0644);
+MODULE_PARM_DESC(max_orphans,
+		 "Closed sockets per device that wait for the device to end their connection; more are reset at once (default 1024)");
 
 static int __init usb_vsock_init_module(void)
 {

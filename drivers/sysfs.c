@@ -109,6 +109,9 @@ static struct usb_vsock_stat_attr usb_vsock_stats[] = {
 	USB_VSOCK_STAT(rx_queued, offsetof(struct usb_vsock_stats, rx_queued)),
 	USB_VSOCK_STAT(rx_queued_max,
 		       offsetof(struct usb_vsock_stats, rx_queued_max)),
+	USB_VSOCK_STAT(rx_overruns,
+		       offsetof(struct usb_vsock_stats, rx_overruns)),
+	USB_VSOCK_STAT(orphans, offsetof(struct usb_vsock_stats, orphans)),
 };
 
 static struct attribute *usb_vsock_attrs[] = {
@@ -128,6 +131,8 @@ static struct attribute *usb_vsock_attrs[] = {
 	&usb_vsock_stats[9].attr.attr,
 	&usb_vsock_stats[10].attr.attr,
 	&usb_vsock_stats[11].attr.attr,
+	&usb_vsock_stats[12].attr.attr,
+	&usb_vsock_stats[13].attr.attr,
 	NULL
 };
 

@@ -19,7 +19,9 @@
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/memcontrol.h>
 #include <linux/module.h>
+#include <linux/sched/mm.h>
 #include <linux/skbuff.h>
 #include <linux/slab.h>
 #include <net/af_vsock.h>
@@ -27,8 +29,18 @@
 
 #include "usb_vsock/link.h"
 
-/* Received data is kept in buffers of this size at least. */
-#define USB_VSOCK_RX_SKB	USB_VSOCK_MTU
+/*
+ * Received data is kept in buffers of this size at least: a page with its
+ * skb_shared_info, so that the memory a connection holds is little more
+ * than the bytes it counts.
+ */
+#define USB_VSOCK_RX_SKB	SKB_WITH_OVERHEAD(PAGE_SIZE)
+
+/*
+ * What a device may send after our Pause before it counts as ignoring it,
+ * beside what the IN URBs in flight hold.
+ */
+#define USB_VSOCK_RX_SLACK	(64 * 1024)
 
 /* How long a closed socket waits for the device to acknowledge Finish. */
 #define USB_VSOCK_CLOSE_TIMEOUT	(8 * HZ)
@@ -45,7 +57,10 @@
  * @peer_paused: the device asked us to stop sending (Pause 1)
  * @paused: we asked the device to stop sending
  * @stalled: counted in @link->rx_stalls: reception stops for the link
+ * @stalled_at: when @stalled was set, in jiffies
  * @finish_sent: Finish went out; a Reset now acknowledges it
+ * @orphan: closed, waiting for the device's Reset; counted in the link's
+ *	orphans
  * @tx_waiting: a writer found no room; usb_vsock_transport_wake_writers()
  *	wakes it
  */
@@ -60,7 +75,9 @@ struct usb_vsock_conn {
 	bool peer_paused;
 	bool paused;
 	bool stalled;
+	unsigned long stalled_at;
 	bool finish_sent;
+	bool orphan;
 	bool tx_waiting;
 };
 
@@ -117,7 +134,7 @@ static void usb_vsock_conn_unstall(struct usb_vsock_conn *conn)
 {
 	if (!conn->stalled)
 		return;
-	conn->stalled = false;
+	WRITE_ONCE(conn->stalled, false);
 	if (atomic_dec_and_test(&conn->link->rx_stalls))
 		usb_vsock_link_kick_rx(conn->link);
 }
@@ -130,6 +147,10 @@ static void usb_vsock_conn_detach(struct usb_vsock_conn *conn)
 	if (!link)
 		return;
 	usb_vsock_conn_unstall(conn);
+	if (conn->orphan) {
+		conn->orphan = false;
+		atomic64_dec(&link->stats.orphans);
+	}
 	/* What is left is read, or purged, without the link. */
 	atomic64_sub(conn->rx_bytes, &link->stats.rx_queued);
 	spin_lock(&link->conns_lock);
@@ -168,6 +189,48 @@ static void usb_vsock_rx_account(struct usb_vsock_conn *conn, ssize_t delta)
 	while (queued > max &&
 	       !atomic64_try_cmpxchg(&stats->rx_queued_max, &max, queued))
 		;
+}
+
+/*
+ * A connection may hold what its socket's buffer size asks for, but never
+ * less than USB_VSOCK_RCVBUF_MIN, so that a tiny buffer still moves data,
+ * nor more than rcvbuf_max, so that no size a user sets lifts the memory
+ * one connection pins.
+ */
+static size_t usb_vsock_rcvbuf(const struct usb_vsock_conn *conn)
+{
+	return clamp_t(u64, conn->vsk->buffer_size, USB_VSOCK_RCVBUF_MIN,
+		       READ_ONCE(usb_vsock_rcvbuf_max));
+}
+
+/*
+ * Past this much unread the device is held back. While the sockets of a
+ * link hold more than rx_link_max between them, every connection makes do
+ * with the floor, so that many full sockets cannot pin much more than
+ * that; a connection that reads keeps moving.
+ */
+static size_t usb_vsock_rx_window(const struct usb_vsock_conn *conn)
+{
+	struct usb_vsock_link *link = conn->link;
+
+	if (link && atomic64_read(&link->stats.rx_queued) >
+		    READ_ONCE(usb_vsock_rx_link_max))
+		return USB_VSOCK_RCVBUF_MIN;
+	return usb_vsock_rcvbuf(conn);
+}
+
+/*
+ * Past this, the device ignores Pause: what it may have sent before it saw
+ * the Pause, and what the IN URBs in flight hold when a version 0 link
+ * stops, are allowed for. Pressure on the link does not lower it, so that
+ * it never ends the connection of a socket that reads.
+ */
+static size_t usb_vsock_rx_hard_limit(const struct usb_vsock_conn *conn)
+{
+	const struct usb_vsock_link *link = conn->link;
+
+	return usb_vsock_rcvbuf(conn) + USB_VSOCK_RX_SLACK +
+	       link->n_in * link->in_maxp;
 }
 
 static void usb_vsock_purge(struct usb_vsock_conn *conn)
@@ -262,6 +325,23 @@ static void usb_vsock_wait_close(struct sock *sk, long timeout)
 	remove_wait_queue(sk_sleep(sk), &wait);
 }
 
+/*
+ * A closed socket waits for its device's Reset, holding its memory: a
+ * device that never answers, or a flood of closes, could pin any number of
+ * them. Past max_orphans per link a closing connection waits no more.
+ */
+static bool usb_vsock_orphan(struct usb_vsock_conn *conn)
+{
+	atomic64_t *orphans = &conn->link->stats.orphans;
+
+	if (atomic64_inc_return(orphans) > READ_ONCE(usb_vsock_max_orphans)) {
+		atomic64_dec(orphans);
+		return false;
+	}
+	conn->orphan = true;
+	return true;
+}
+
 /* Socket locked. Returns true when the socket can go at once. */
 static bool usb_vsock_close(struct vsock_sock *vsk)
 {
@@ -293,6 +373,11 @@ static bool usb_vsock_close(struct vsock_sock *vsk)
 		usb_vsock_wait_close(sk, sk->sk_lingertime);
 	if (sock_flag(sk, SOCK_DONE))
 		return true;
+	if (!usb_vsock_orphan(conn)) {
+		usb_vsock_conn_send(conn, USB_VSOCK_RESET, NULL, 0);
+		usb_vsock_peer_closed(vsk, 0);
+		return true;
+	}
 
 	sock_hold(sk);
 	INIT_DELAYED_WORK(&vsk->close_work, usb_vsock_close_timeout);
@@ -375,13 +460,13 @@ static int usb_vsock_cancel_pkt(struct vsock_sock *vsk)
 	return 0;
 }
 
-/* Below half the buffer again: let the data flow. */
+/* Below half the window again: let the data flow. */
 static void usb_vsock_rx_drained(struct vsock_sock *vsk)
 {
 	struct usb_vsock_conn *conn = usb_vsock_conn(vsk);
 	u8 off = USB_VSOCK_UNPAUSE;
 
-	if (conn->rx_bytes > vsk->buffer_size / 2)
+	if (conn->rx_bytes > usb_vsock_rx_window(conn) / 2)
 		return;
 	if (conn->paused && conn->link) {
 		conn->paused = false;
@@ -526,9 +611,10 @@ static s64 usb_vsock_stream_has_space(struct vsock_sock *vsk)
 	return room;
 }
 
+/* A read may wait for at most this much (a buffer of 0 must still read). */
 static u64 usb_vsock_stream_rcvhiwat(struct vsock_sock *vsk)
 {
-	return vsk->buffer_size;
+	return usb_vsock_rcvbuf(usb_vsock_conn(vsk));
 }
 
 static bool usb_vsock_stream_is_active(struct vsock_sock *vsk)
@@ -595,8 +681,11 @@ static int usb_vsock_notify_send_post(struct vsock_sock *vsk, ssize_t written,
 	return 0;
 }
 
+/* The size getsockopt() reports is the one that applies. */
 static void usb_vsock_notify_buffer_size(struct vsock_sock *vsk, u64 *val)
 {
+	*val = clamp_t(u64, *val, USB_VSOCK_RCVBUF_MIN,
+		       READ_ONCE(usb_vsock_rcvbuf_max));
 }
 
 static struct vsock_transport usb_vsock_transport = {
@@ -651,6 +740,20 @@ static void usb_vsock_refuse(struct usb_vsock_link *link,
 				    true);
 }
 
+/*
+ * A child made here, in a worker, belongs to no memory cgroup: charge it
+ * where its listener is, as an accepted TCP socket is.
+ */
+static void usb_vsock_inherit_memcg(struct sock *child, struct sock *parent)
+{
+#ifdef CONFIG_MEMCG
+	if (!child->sk_memcg && parent->sk_memcg) {
+		css_get(&parent->sk_memcg->css);
+		child->sk_memcg = parent->sk_memcg;
+	}
+#endif
+}
+
 static void usb_vsock_recv_listen(struct sock *sk, struct usb_vsock_link *link,
 				  const struct usb_vsock_pkt *pkt)
 {
@@ -677,6 +780,7 @@ static void usb_vsock_recv_listen(struct sock *sk, struct usb_vsock_link *link,
 		return;
 	}
 
+	usb_vsock_inherit_memcg(child, sk);
 	lock_sock_nested(child, SINGLE_DEPTH_NESTING);
 	child->sk_state = TCP_ESTABLISHED;
 	vchild = vsock_sk(child);
@@ -739,13 +843,72 @@ static void usb_vsock_recv_connecting(struct sock *sk,
 	sk_error_report(sk);
 }
 
+/*
+ * The connection holds more than it may: reset it, and only it. What it
+ * received stays readable, then reads fail with ENOBUFS.
+ */
+static void usb_vsock_rx_overrun(struct vsock_sock *vsk, const char *why)
+{
+	struct usb_vsock_conn *conn = usb_vsock_conn(vsk);
+	struct usb_vsock_link *link = conn->link;
+
+	atomic64_inc(&link->stats.rx_overruns);
+	usb_vsock_link_log(link, dev_notice,
+			   "connection %u:%u -> %u:%u reset: %s\n",
+			   conn->addr.device_cid, conn->addr.device_port,
+			   conn->addr.host_cid, conn->addr.host_port, why);
+	usb_vsock_conn_send(conn, USB_VSOCK_RESET, NULL, 0);
+	usb_vsock_peer_closed(vsk, ENOBUFS);
+}
+
+/*
+ * A buffer for received data, charged to the socket (sk_rmem_alloc) and
+ * to its memory cgroup: reception runs in a worker, whose own cgroup has
+ * nothing to do with who holds the data.
+ */
+static struct sk_buff *usb_vsock_alloc_rx_skb(struct sock *sk, u32 len)
+{
+	struct mem_cgroup *old = set_active_memcg(sk->sk_memcg);
+	struct sk_buff *skb;
+
+	skb = alloc_skb(max_t(u32, len, USB_VSOCK_RX_SKB), GFP_KERNEL_ACCOUNT);
+	set_active_memcg(old);
+	if (skb)
+		skb_set_owner_r(skb, sk);
+	return skb;
+}
+
+/*
+ * Hold the device back for this connection alone: version 1 pauses it;
+ * version 0 has nothing but to stop reading the link, which stops every
+ * connection, so it does so for rx_stall_ms at most (see
+ * usb_vsock_transport_expire_stalls()).
+ */
+static void usb_vsock_rx_hold_back(struct usb_vsock_conn *conn)
+{
+	struct usb_vsock_link *link = conn->link;
+	u8 on = USB_VSOCK_PAUSE;
+
+	if (link->version >= 1) {
+		if (!conn->paused) {
+			conn->paused = true;
+			usb_vsock_conn_send(conn, USB_VSOCK_PAUSE_PKT, &on, 1);
+		}
+		return;
+	}
+	if (!conn->stalled) {
+		WRITE_ONCE(conn->stalled_at, jiffies);
+		WRITE_ONCE(conn->stalled, true);
+		atomic_inc(&link->rx_stalls);
+	}
+}
+
 static void usb_vsock_recv_data(struct sock *sk,
 				const struct usb_vsock_pkt *pkt)
 {
 	struct vsock_sock *vsk = vsock_sk(sk);
 	struct usb_vsock_conn *conn = usb_vsock_conn(vsk);
 	struct usb_vsock_link *link = conn->link;
-	u8 on = USB_VSOCK_PAUSE;
 	struct sk_buff *skb;
 
 	if (!pkt->len)
@@ -755,6 +918,11 @@ static void usb_vsock_recv_data(struct sock *sk,
 		atomic64_inc(&link->stats.rx_dropped);
 		return;
 	}
+	if (conn->rx_bytes + pkt->len > usb_vsock_rx_hard_limit(conn)) {
+		atomic64_inc(&link->stats.rx_dropped);
+		usb_vsock_rx_overrun(vsk, "the device does not pause");
+		return;
+	}
 	/*
 	 * Small packets are packed into the last buffer, so that a device
 	 * sending 1-byte packets costs no more memory per byte than one
@@ -762,8 +930,7 @@ static void usb_vsock_recv_data(struct sock *sk,
 	 */
 	skb = skb_peek_tail(&conn->rxq);
 	if (!skb || skb_tailroom(skb) < pkt->len) {
-		skb = alloc_skb(max_t(u32, pkt->len, USB_VSOCK_RX_SKB),
-				GFP_KERNEL);
+		skb = usb_vsock_alloc_rx_skb(sk, pkt->len);
 		if (!skb) {
 			/* Never lose data silently: reset the connection. */
 			usb_vsock_drop(link, pkt, "out of memory, resetting");
@@ -777,22 +944,8 @@ static void usb_vsock_recv_data(struct sock *sk,
 	usb_vsock_rx_account(conn, pkt->len);
 	atomic64_add(pkt->len, &link->stats.rx_bytes);
 
-	if (conn->rx_bytes > vsk->buffer_size) {
-		/*
-		 * Version 1 asks the device to pause; what is in flight is
-		 * still taken. Version 0 can only stop reading the link, and
-		 * so does a device that ignores Pause for twice as long.
-		 */
-		if (link->version >= 1 && !conn->paused) {
-			conn->paused = true;
-			usb_vsock_conn_send(conn, USB_VSOCK_PAUSE_PKT, &on, 1);
-		}
-		if ((link->version == 0 ||
-		     conn->rx_bytes > 2 * vsk->buffer_size) && !conn->stalled) {
-			conn->stalled = true;
-			atomic_inc(&link->rx_stalls);
-		}
-	}
+	if (conn->rx_bytes > usb_vsock_rx_window(conn))
+		usb_vsock_rx_hold_back(conn);
 	sk->sk_data_ready(sk);
 }
 
@@ -937,6 +1090,23 @@ static void usb_vsock_conn_reset(struct vsock_sock *vsk)
 	}
 }
 
+/*
+ * The connection of a locked socket, if it is still attached to @link.
+ * Only the socket was pinned: while we waited for its lock, the connection
+ * may have been detached, and freed by a connect() elsewhere that changed
+ * the socket's transport.
+ */
+static struct usb_vsock_conn *usb_vsock_locked_conn(struct vsock_sock *vsk,
+						    struct usb_vsock_link *link)
+{
+	struct usb_vsock_conn *conn;
+
+	if (vsk->transport != &usb_vsock_transport)
+		return NULL;
+	conn = usb_vsock_conn(vsk);
+	return conn && conn->link == link ? conn : NULL;
+}
+
 /**
  * usb_vsock_transport_reset_link() - end every connection of a link
  * @link: a link that resynchronizes or goes away
@@ -968,19 +1138,85 @@ void usb_vsock_transport_reset_link(struct usb_vsock_link *link)
 		}
 
 		lock_sock(sk);
-		/*
-		 * Only the socket is pinned: while we waited for its lock, the
-		 * connection may have been detached, and freed by a connect()
-		 * elsewhere that changed the socket's transport.
-		 */
-		conn = vsk->transport == &usb_vsock_transport ?
-		       usb_vsock_conn(vsk) : NULL;
 		/* Detaching takes it off the list, so this ends. */
-		if (conn && conn->link == link)
+		if (usb_vsock_locked_conn(vsk, link))
 			usb_vsock_conn_reset(vsk);
 		release_sock(sk);
 		sock_put(sk);
 	}
+}
+
+static bool usb_vsock_stall_expired(const struct usb_vsock_conn *conn,
+				    unsigned long limit)
+{
+	return READ_ONCE(conn->stalled) &&
+	       time_after_eq(jiffies, READ_ONCE(conn->stalled_at) + limit);
+}
+
+/*
+ * The socket of a connection that has stopped @link for @limit jiffies or
+ * longer, pinned; else NULL, with *@next the jiffies until the next one is
+ * due (0: none is stopping the link).
+ */
+static struct sock *usb_vsock_find_expired_stall(struct usb_vsock_link *link,
+						 unsigned long limit,
+						 unsigned long *next)
+{
+	struct usb_vsock_conn *conn;
+	unsigned long left;
+	struct sock *sk;
+
+	*next = 0;
+	spin_lock(&link->conns_lock);
+	list_for_each_entry(conn, &link->conns, node) {
+		if (!READ_ONCE(conn->stalled))
+			continue;
+		if (!usb_vsock_stall_expired(conn, limit)) {
+			left = READ_ONCE(conn->stalled_at) + limit - jiffies;
+			if (!*next || left < *next)
+				*next = left;
+			continue;
+		}
+		sk = sk_vsock(conn->vsk);
+		/* A dying socket detaches itself in its destructor. */
+		if (refcount_inc_not_zero(&sk->sk_refcnt)) {
+			spin_unlock(&link->conns_lock);
+			return sk;
+		}
+	}
+	spin_unlock(&link->conns_lock);
+	return NULL;
+}
+
+/**
+ * usb_vsock_transport_expire_stalls() - end what holds a version 0 link
+ * @link: a link whose reception stopped for connections over their limit
+ *
+ * A version 0 link has no Pause: reception stops while a connection holds
+ * more than its limit unread, which stops every other connection too. A
+ * connection that holds it for rx_stall_ms is reset (ENOBUFS), so that one
+ * socket that never reads costs only itself.
+ *
+ * Return: jiffies until the next connection's time is up, 0 when none
+ * holds the link.
+ */
+unsigned long usb_vsock_transport_expire_stalls(struct usb_vsock_link *link)
+{
+	unsigned long limit = msecs_to_jiffies(READ_ONCE(usb_vsock_rx_stall_ms));
+	struct usb_vsock_conn *conn;
+	unsigned long next;
+	struct sock *sk;
+
+	while ((sk = usb_vsock_find_expired_stall(link, limit, &next))) {
+		lock_sock(sk);
+		conn = usb_vsock_locked_conn(vsock_sk(sk), link);
+		if (conn && usb_vsock_stall_expired(conn, limit))
+			usb_vsock_rx_overrun(vsock_sk(sk),
+					     "left unread while it stopped the link");
+		release_sock(sk);
+		sock_put(sk);
+	}
+	return next;
 }
 
 /**

@@ -329,6 +329,20 @@ static void usb_vsock_rx_resubmit(struct usb_vsock_link *link,
 	spin_unlock_irq(&link->lock);
 }
 
+/*
+ * A version 0 connection over its limit holds the IN URBs back: end those
+ * that held them too long, and look again when the next one is due.
+ */
+static void usb_vsock_rx_stalled(struct usb_vsock_link *link)
+{
+	unsigned long next = usb_vsock_transport_expire_stalls(link);
+
+	spin_lock_irq(&link->lock);
+	if (next && !link->disconnected)
+		schedule_delayed_work(&link->rx_work, next);
+	spin_unlock_irq(&link->lock);
+}
+
 /* The IN endpoint stalled: stop its other URBs, then clear the halt. */
 static void usb_vsock_rx_clear_halt(struct usb_vsock_link *link,
 				    struct urb *stalled)
@@ -453,9 +467,11 @@ static void usb_vsock_rx_work(struct work_struct *work)
 		}
 	}
 
-	/* Each held back URB gets one try here; failures wait for a retry. */
-	if (atomic_read(&link->rx_stalls))
+	if (atomic_read(&link->rx_stalls)) {
+		usb_vsock_rx_stalled(link);
 		return;
+	}
+	/* Each held back URB gets one try here; failures wait for a retry. */
 	spin_lock_irq(&link->lock);
 	list_splice_init(&link->rx_idle, &idle);
 	spin_unlock_irq(&link->lock);

@@ -45,6 +45,8 @@ enum usb_vsock_state {
  * @dev_resets: times the device was reset to revive it
  * @rx_queued: Data payload bytes received and waiting in sockets
  * @rx_queued_max: the most @rx_queued has been
+ * @rx_overruns: connections reset for holding more than their limit
+ * @orphans: closed sockets waiting for the device to end their connection
  */
 struct usb_vsock_stats {
 	atomic64_t rx_packets;
@@ -59,6 +61,8 @@ struct usb_vsock_stats {
 	atomic64_t dev_resets;
 	atomic64_t rx_queued;
 	atomic64_t rx_queued_max;
+	atomic64_t rx_overruns;
+	atomic64_t orphans;
 };
 
 /* Bits of usb_vsock_link.flags. */
@@ -109,7 +113,8 @@ struct usb_vsock_stats {
  * @n_in: number of IN URBs
  * @rx_done: completed IN URBs, in completion order, for @rx_work
  * @rx_idle: IN URBs held back while a connection is over its limit
- * @rx_stalls: connections over their limit that stop reception
+ * @rx_stalls: connections over their limit that stop reception (protocol
+ *	version 0 only, for rx_stall_ms at most)
  * @rx_work: parses completed IN URBs and dispatches the packets; delayed
  *	only to retry IN URBs that could not be submitted
  * @conns_lock: protects @conns
@@ -182,6 +187,13 @@ do {									\
 extern unsigned int usb_vsock_tx_size;
 extern unsigned int usb_vsock_tx_urbs;
 extern unsigned int usb_vsock_rx_urbs;
+extern unsigned int usb_vsock_rcvbuf_max;
+extern unsigned int usb_vsock_rx_link_max;
+extern unsigned int usb_vsock_rx_stall_ms;
+extern unsigned int usb_vsock_max_orphans;
+
+/* The least a connection may hold unread, whatever its buffer size. */
+#define USB_VSOCK_RCVBUF_MIN	(16 * 1024)
 
 /* link.c */
 struct usb_vsock_link *usb_vsock_link_find(u32 cid);
@@ -213,6 +225,7 @@ void usb_vsock_transport_unregister(void);
 void usb_vsock_transport_recv(struct usb_vsock_link *link,
 			      const struct usb_vsock_pkt *pkt);
 void usb_vsock_transport_reset_link(struct usb_vsock_link *link);
+unsigned long usb_vsock_transport_expire_stalls(struct usb_vsock_link *link);
 void usb_vsock_transport_wake_writers(struct usb_vsock_link *link,
 				      unsigned int max);
 

@@ -38,6 +38,9 @@
  *   hold-out 1|0             stop reading the OUT endpoint, as a wedged
  *                            device would (the host's transfers then wait),
  *                            or read it again
+ *   ignore-pause 1|0         count the host's Pause packets but go on
+ *                            sending regardless, as a device that ignores
+ *                            flow control would, or honour them again
  *   give-up                  (--generation) dead at once, as after a bad
  *                            final Sync: nothing is answered or processed
  *                            until the function is re-created
@@ -351,6 +354,10 @@ static int run_cmd(struct ctl_out *co, char *line)
 		pthread_mutex_lock(&emu.lock);
 		emu.hold_out = atoi(arg[1]);
 		pthread_cond_broadcast(&emu.cond);
+		pthread_mutex_unlock(&emu.lock);
+	} else if (!strcmp(arg[0], "ignore-pause") && n == 2) {
+		pthread_mutex_lock(&emu.lock);
+		emu.ignore_pause = atoi(arg[1]);
 		pthread_mutex_unlock(&emu.lock);
 	} else if (!strcmp(arg[0], "give-up") ||
 		   !strcmp(arg[0], "reset-sync") ||

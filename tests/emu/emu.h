@@ -310,6 +310,7 @@ struct emu {
 	bool bound;
 	bool enabled;
 	bool hold_out;		/* "hold-out 1": no reads on the OUT endpoint */
+	bool ignore_pause;	/* "ignore-pause 1": Pause(1) has no effect */
 	unsigned int maxp;	/* bulk wMaxPacketSize at the current speed */
 
 	/* The link (link.c). */

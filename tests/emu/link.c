@@ -387,7 +387,8 @@ static void host_pause(struct emu_conn *c, const __u8 *p, __u32 plen)
 		stat_inc(ST_stray_pkts);
 		return;
 	}
-	c->host_paused = p[0];
+	/* "ignore-pause 1": a device that goes on sending regardless. */
+	c->host_paused = p[0] && !emu.ignore_pause;
 	if (!p[0])
 		emu_kick();
 }

@@ -97,6 +97,7 @@ hostile_wait() {
 
 # stat0 NAME: a counter of dev0's interface.
 stat0() { cat "$(intf 1)/$1"; }
+stat1() { cat "$(intf 2)/$1"; }
 
 # snap FILE: all of dev0's emulator counters at once; snapv FILE NAME: one.
 snap() { ctl dev0 stats > "$1"; }
@@ -497,6 +498,177 @@ big_done() {
 
 # COUNT connections to dev0's echo service open at once, each echoing 4 KiB
 # of checked data.
+# The hostile local user: uid 65534, no groups, no capabilities.
+HOG_UID=65534
+PARAM=/sys/module/usb_vsock/parameters
+# The most a connection may hold beyond its receive limit before it
+# counts as overrun: 64 KiB the device may send after Pause, plus the
+# IN URBs in flight (16 of 512 bytes on dummy_hcd's high speed).
+SLACK=$((65536 + 16 * 512))
+
+# hogs_start N BUFSIZE BYTES: N connections of the hostile user to dev1's
+# source service, each asking for BYTES on a socket of BUFSIZE bytes and
+# reading nothing until /tmp/hog.done exists.
+hogs_start() {
+	rm -f /tmp/hog.done /tmp/hog*.log
+	hog_pids=
+	k=0
+	while [ $k -lt "$1" ]; do
+		spawn "/tmp/hog$k.log" $TOOL user $HOG_UID hog "$(cid1)" 5003 \
+			"$3" "$2" /tmp/hog.done
+		hog_pids="$hog_pids $spawned"
+		wait_line "/tmp/hog$k.log" $spawned connected 60 || return 1
+		k=$((k + 1))
+	done
+}
+
+# hogs_end: the hogs read what they hold and say how their sockets ended.
+hogs_end() {
+	touch /tmp/hog.done
+	for p in $hog_pids; do
+		wait "$p"
+	done
+	cat /tmp/hog*.log
+}
+
+# hogs_ended HOW: every hog's socket ended so (open, ENOBUFS, ...).
+hogs_ended() {
+	for f in /tmp/hog*.log; do
+		grep -q "^hog: .* then $1\$" "$f" || return 1
+	done
+}
+
+# victim: the healthy connection, a checksummed transfer of RBIG bytes
+# from dev1 while the attack runs (its throughput goes to the log).
+victim() {
+	timeout 300 $TOOL source "$(cid1)" 5003 "$RBIG" > /tmp/victim.log 2>&1
+	vst=$?
+	cat /tmp/victim.log
+	victim_rate=$(awk '/^received/ { print $(NF - 1), $NF }' /tmp/victim.log)
+	return $vst
+}
+
+# A socket with a 128-byte buffer that never reads: its connection alone
+# is paused, at the 16 KiB floor, while the victim's transfer on the same
+# device completes and dev1's echo goes on; nobody is reset.
+user_tiny_buffer() {
+	o0=$(stat1 rx_overruns)
+	p0=$(ctl dev1 get paused_by_host)
+	hogs_start 1 128 67108864 || { hogs_end; return 1; }
+	if ! wait_for 60 emu_ge dev1 paused_by_host $((p0 + 1)); then
+		echo "the hog's connection was never paused"
+		hogs_end
+		return 1
+	fi
+	q=$(stat1 rx_queued)
+	victim
+	st=$?
+	hogs_end
+	o=$(($(stat1 rx_overruns) - o0))
+	echo "the hog held $q bytes (limit $((16384 + SLACK))); victim $victim_rate; $o connections reset"
+	say "tiny buffer: the hog held $q bytes; victim $victim_rate"
+	[ $st -eq 0 ] && [ $o -eq 0 ] && hogs_ended open &&
+		[ "$q" -le $((16384 + SLACK)) ] && dev1_ok
+}
+
+# user_big_buffers N LINKMAX: N sockets with 1 GiB buffers ask dev1 for
+# 64 MiB each and never read. Each is paused at rcvbuf_max (1 MiB), and
+# with rx_link_max at LINKMAX every connection is paused at the 16 KiB
+# floor once the link holds LINKMAX, so together they hold at most the
+# smaller of N x (1 MiB + SLACK) and LINKMAX + N x SLACK, however long
+# the victim's transfer takes; nobody is reset.
+user_big_buffers() {
+	echo "$2" > $PARAM/rx_link_max
+	o0=$(stat1 rx_overruns)
+	p0=$(ctl dev1 get paused_by_host)
+	slab0=$(meminfo Slab)
+	hogs_start "$1" 1073741824 67108864 || { hogs_end; return 1; }
+	if ! wait_for 120 emu_ge dev1 paused_by_host $((p0 + $1)); then
+		echo "only $(($(ctl dev1 get paused_by_host) - p0)) of $1 paused," \
+			"rx_queued $(stat1 rx_queued)"
+		hogs_end
+		echo 16777216 > $PARAM/rx_link_max
+		return 1
+	fi
+	sleep 1
+	q1=$(stat1 rx_queued)
+	victim
+	st=$?
+	q2=$(stat1 rx_queued)
+	slab=$(meminfo Slab)
+	hogs_end
+	echo 16777216 > $PARAM/rx_link_max
+	limit=$(($1 * (1048576 + SLACK)))
+	[ $(($2 + $1 * SLACK)) -lt $limit ] && limit=$(($2 + $1 * SLACK))
+	o=$(($(stat1 rx_overruns) - o0))
+	echo "$1 hogs held $q1 bytes, $q2 after the victim (limit $limit);" \
+		"Slab $slab0 -> $slab kB; victim $victim_rate; $o reset"
+	say "$1 x 1 GiB buffers, rx_link_max $2: held $q2 bytes (limit" \
+		"$limit), Slab +$((slab - slab0)) kB; victim $victim_rate"
+	[ $st -eq 0 ] && [ $o -eq 0 ] && hogs_ended open &&
+		[ "$q1" -le $limit ] && [ "$q2" -le $limit ] && dev1_ok
+}
+
+# dev1 ignores Pause: the connection that does not read is reset with
+# ENOBUFS (rx_overruns) once it holds its limit plus SLACK, and only it;
+# the link never stops, so dev1's echo and the victim go on.
+user_ignored_pause() {
+	o0=$(stat1 rx_overruns)
+	ctl dev1 ignore-pause 1 || return 1
+	hogs_start 1 0 16777216 || { hogs_end; return 1; }
+	wait_for 120 file_gt "$(intf 2)/rx_overruns" "$o0"
+	r=$?
+	ctl dev1 ignore-pause 0
+	victim
+	st=$?
+	hogs_end
+	o=$(($(stat1 rx_overruns) - o0))
+	echo "$o connections reset; victim $victim_rate"
+	say "ignored Pause: $o connection reset; victim $victim_rate"
+	[ $r -eq 0 ] && [ $st -eq 0 ] && [ $o -eq 1 ] && hogs_ended ENOBUFS &&
+		dev1_ok
+}
+
+# closing_7002: sockets on host port 7002 that ss lists as closing.
+closing_7002() {
+	ss --vsock -a -n | awk '$2 == "CLOSING" && $5 ~ /:7002$/ { n++ } END { print n + 0 }'
+}
+
+# orphan_flood COUNT: dev0 floods Connects (COUNT hostile transfers) at a
+# listener of the hostile user that accepts each and closes it at once;
+# the device never answers the Finish (the Connects are forged: it knows
+# no such connection). With max_orphans at 64, at most 64 closed sockets
+# wait for dev0 at any time (the sockets ss lists as closing, sampled;
+# the driver's own orphans count beside them); the others are reset at
+# once. dev1's echo goes on.
+orphan_flood() {
+	echo 64 > $PARAM/max_orphans
+	viol_start || return 1
+	c0=$(ctl dev0 get hostile_connects)
+	spawn /tmp/orph.log $TOOL user $HOG_UID accept 7002 100000000 close
+	pid=$spawned
+	wait_line /tmp/orph.log $pid listening 60 || return 1
+	ctl dev0 hostile connect "$1" 7002 || return 1
+	smax=0
+	omax=0
+	while [ "$(ctl dev0 get hostile_left)" -gt 0 ]; do
+		n=$(closing_7002)
+		[ "$n" -gt $smax ] && smax=$n
+		n=$(stat0 orphans)
+		[ "$n" -gt $omax ] && omax=$n
+		sleep 0.2
+	done
+	kill $pid
+	echo 1024 > $PARAM/max_orphans
+	n=$(($(ctl dev0 get hostile_connects) - c0))
+	sent "$1"
+	echo "$n Connects; at most $smax sockets closing, orphans at most $omax"
+	say "orphan flood: $n Connects, at most $smax closing sockets" \
+		"(orphans $omax, cap 64)"
+	[ $smax -le 64 ] && [ $omax -le 64 ] && [ $omax -gt 0 ] &&
+		viol_end most && dev0_recovers && dev1_ok
+}
+
 many_conns() {
 	$TOOL many "$1" "$(cid0)" 5001 4096
 }
@@ -721,6 +893,7 @@ t hostile_lengths_all hostile lengths 2049
 t hostile_mix hostile mix "$MIX"
 t pause_forever pause_forever
 t wedged_link wedged_link
+t orphan_flood orphan_flood "$HOSTILE"
 kill $listener 2> /dev/null
 # dev0 is well-behaved from here: what the host did to it so far, then
 # nothing more until its emulator is killed.
@@ -731,6 +904,10 @@ t emu_clean_dev0_unplugs emu_clean dev0
 t emu_kills emu_kills "$KILLS"
 t slow_readers slow_readers "$SLOW" "$SLOW_BYTES"
 t many_conns many_conns "$CONNS"
+t user_tiny_buffer user_tiny_buffer
+t user_huge_buffer user_big_buffers 2 16777216
+t user_link_cap user_big_buffers 4 1048576
+t user_ignored_pause user_ignored_pause
 t receive_big $TOOL source "$(cid0)" 5003 "$RBIG"
 t send_big_dev1 big_done
 touch /tmp/bg.stop

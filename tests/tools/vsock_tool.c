@@ -36,6 +36,19 @@
  *                                          0, print "shut", and keep the
  *                                          socket open until file DONE
  *                                          exists
+ *   vsock_tool hog CID PORT BYTES BUFSIZE DONE
+ *                                          ask the source service for
+ *                                          BYTES on a socket whose buffer
+ *                                          size is BUFSIZE (its minimum
+ *                                          and maximum too), print
+ *                                          "connected", read nothing until
+ *                                          file DONE exists, then read
+ *                                          what is there without waiting
+ *                                          and print "hog: N bytes, then
+ *                                          END" (END: an errno name such
+ *                                          as ENOBUFS, eof, or open)
+ *   vsock_tool user UID COMMAND ARG...     run COMMAND with uid and gid
+ *                                          UID and no groups
  *   vsock_tool adopt PORT                  accept one connection, close
  *                                          the listener ("adopted"), echo
  *                                          until EOF
@@ -71,6 +84,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <grp.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -110,10 +124,9 @@ static int connect_tmo(int fd, unsigned int cid, unsigned int port,
  * longer to answer, while a refused port still fails at once, so wait a
  * minute.
  */
-static int vconnect(unsigned int cid, unsigned int port)
+static int vconnect_fd(int fd, unsigned int cid, unsigned int port)
 {
 	const struct timeval tmo = { 60, 0 };
-	int fd = socket(AF_VSOCK, SOCK_STREAM, 0);
 
 	if (fd < 0)
 		return -1;
@@ -125,6 +138,11 @@ static int vconnect(unsigned int cid, unsigned int port)
 		return -1;
 	}
 	return fd;
+}
+
+static int vconnect(unsigned int cid, unsigned int port)
+{
+	return vconnect_fd(socket(AF_VSOCK, SOCK_STREAM, 0), cid, port);
 }
 
 static int write_all(int fd, const void *buf, size_t len)
@@ -360,11 +378,20 @@ static void wait_file(const char *path)
 		usleep(100000);
 }
 
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
 static int cmd_source(int argc, char **argv)
 {
 	__u64 total = strtoull(argv[2], NULL, 0);
 	unsigned int delay = argc > 3 ? atoi(argv[3]) : 0;
 	const char *go = argc > 4 ? argv[4] : NULL;
+	long long t0, ms;
 	__u8 hdr[8];
 	int fd, ret;
 
@@ -377,9 +404,79 @@ static int cmd_source(int argc, char **argv)
 	/* The caller decides when the device has filled our buffer. */
 	if (go)
 		wait_file(go);
+	t0 = now_ms();
 	ret = recv_pattern(fd, total, delay);
+	ms = now_ms() - t0;
 	close(fd);
+	if (!ret)
+		printf("received %llu bytes in %lld ms: %lld KiB/s\n",
+		       (unsigned long long)total, ms,
+		       (long long)(total / 1024 * 1000 / (ms ? ms : 1)));
 	return ret;
+}
+
+/*
+ * A socket whose receive buffer is BUFSIZE bytes, whatever the vsock
+ * core's defaults: its minimum and maximum go with it.
+ */
+static int vsocket_buf(__u64 bufsize)
+{
+	__u64 zero = 0;
+	int fd = socket(AF_VSOCK, SOCK_STREAM, 0);
+
+	if (fd < 0)
+		return -1;
+	if (setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_MIN_SIZE, &zero,
+		       sizeof(zero)) ||
+	    setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_MAX_SIZE, &bufsize,
+		       sizeof(bufsize)) ||
+	    setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_SIZE, &bufsize,
+		       sizeof(bufsize)) ||
+	    setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_MIN_SIZE, &bufsize,
+		       sizeof(bufsize))) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Read what is there without waiting; say how it ended. */
+static void hog_drain(int fd)
+{
+	static __u8 buf[CHUNK];
+	const char *end = "open";
+	__u64 got = 0;
+	ssize_t n;
+
+	while ((n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+		got += n;
+	if (!n)
+		end = "eof";
+	else if (errno != EAGAIN)
+		end = strerrorname_np(errno);
+	printf("hog: %llu bytes, then %s\n", (unsigned long long)got,
+	       end ? end : "?");
+}
+
+static int cmd_hog(int argc, char **argv)
+{
+	__u8 hdr[8];
+	int fd;
+
+	(void)argc;
+	fd = vconnect_fd(vsocket_buf(strtoull(argv[3], NULL, 0)),
+			 atoi(argv[0]), atoi(argv[1]));
+	if (fd < 0)
+		return fail("connect");
+	vt_put_le64(hdr, strtoull(argv[2], NULL, 0));
+	if (write_all(fd, hdr, 8))
+		return fail("write count");
+	printf("connected\n");
+	fflush(stdout);
+	wait_file(argv[4]);
+	hog_drain(fd);
+	close(fd);
+	return 0;
 }
 
 static int cmd_shutrd(int argc, char **argv)
@@ -841,6 +938,8 @@ static int cmd_type(int argc, char **argv)
 	return 0;
 }
 
+static int cmd_user(int argc, char **argv);
+
 static const struct {
 	const char *name;
 	int args;
@@ -855,6 +954,8 @@ static const struct {
 	{ "streams", 3, cmd_streams },
 	{ "accept", 3, cmd_accept },
 	{ "shutrd", 5, cmd_shutrd },
+	{ "hog", 5, cmd_hog },
+	{ "user", 2, cmd_user },
 	{ "adopt", 1, cmd_adopt },
 	{ "refused", 3, cmd_refused },
 	{ "timeout", 3, cmd_timeout },
@@ -862,13 +963,28 @@ static const struct {
 	{ "type", 3, cmd_type },
 };
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv)
 {
 	size_t i;
 
-	for (i = 0; argc > 1 && i < ARRAY_SIZE(cmds); i++)
-		if (!strcmp(argv[1], cmds[i].name) && argc - 2 >= cmds[i].args)
-			return cmds[i].fn(argc - 2, argv + 2);
+	for (i = 0; argc > 0 && i < ARRAY_SIZE(cmds); i++)
+		if (!strcmp(argv[0], cmds[i].name) && argc - 1 >= cmds[i].args)
+			return cmds[i].fn(argc - 1, argv + 1);
 	fprintf(stderr, "usage: see the comment at the top of the source\n");
 	return 2;
+}
+
+/* An unprivileged user: no groups, and the same number as uid and gid. */
+static int cmd_user(int argc, char **argv)
+{
+	unsigned int id = strtoul(argv[0], NULL, 0);
+
+	if (setgroups(0, NULL) || setgid(id) || setuid(id))
+		return fail("drop privileges");
+	return run(argc - 1, argv + 1);
+}
+
+int main(int argc, char **argv)
+{
+	return run(argc - 1, argv + 1);
 }

@@ -143,6 +143,70 @@ shut_rd() {
 	wait $pid && [ $st -eq 0 ]
 }
 
+# v0_stall_bounded CID BUS: on a version 0 link (no Pause), a socket of an
+# unprivileged user (uid 65534) with a tiny buffer that never reads stops
+# the link only for rx_stall_ms (2 s here): then its connection alone is
+# reset with ENOBUFS (rx_overruns), and echo on the same device, started
+# while the link stood still, completes.
+v0_stall_bounded() {
+	p=/sys/module/usb_vsock/parameters/rx_stall_ms
+	o0=$(cat "$(intf "$2")/rx_overruns")
+	echo 2000 > $p
+	rm -f /tmp/hog.done
+	spawn /tmp/hog.log $TOOL user 65534 hog "$1" 5003 8388608 0 \
+		/tmp/hog.done
+	pid=$spawned
+	if wait_line /tmp/hog.log $pid connected 60; then
+		t0=$(date +%s)
+		$TOOL echo "$1" 5001 1000
+		st=$?
+		echo "echo took $(($(date +%s) - t0)) s"
+	else
+		st=1
+	fi
+	touch /tmp/hog.done
+	wait $pid
+	echo 5000 > $p
+	cat /tmp/hog.log
+	o=$(($(cat "$(intf "$2")/rx_overruns") - o0))
+	echo "$o connections reset"
+	[ $st -eq 0 ] && [ $o -eq 1 ] && grep -q "then ENOBUFS" /tmp/hog.log
+}
+
+# memcg_charged CID BUS: what a socket holds unread is charged to its
+# owner's memory cgroup, although reception runs in a kernel worker. A
+# process of cgroup "hog" (uid 65534) asks the source service for 8 MiB
+# on a socket of 1 MiB and never reads; once the device is paused, the
+# cgroup's memory.current must be at least the bytes the socket holds
+# (rx_queued; the process itself is charged a few hundred KiB at most).
+memcg_charged() {
+	cg=/sys/fs/cgroup
+	if [ ! -e $cg/cgroup.controllers ]; then
+		mount -t cgroup2 none $cg || return 1
+	fi
+	echo +memory > $cg/cgroup.subtree_control || return 1
+	mkdir -p $cg/hog
+	rm -f /tmp/hog.done
+	spawn /tmp/hog.log sh -c "echo \$\$ > $cg/hog/cgroup.procs &&
+		exec $TOOL user 65534 hog $1 5003 8388608 1048576 /tmp/hog.done"
+	pid=$spawned
+	st=1
+	if wait_line /tmp/hog.log $pid connected 60 &&
+		wait_for 60 file_gt "$(intf "$2")/rx_queued" 1048575; then
+		sleep 1
+		q=$(cat "$(intf "$2")/rx_queued")
+		m=$(cat $cg/hog/memory.current)
+		echo "the socket holds $q bytes; its cgroup is charged $m"
+		say "memcg_charged: socket holds $q bytes, cgroup charged $m"
+		[ "$m" -ge "$q" ] && st=0
+	fi
+	touch /tmp/hog.done
+	wait $pid
+	cat /tmp/hog.log
+	rmdir $cg/hog
+	return $st
+}
+
 # feed LINE FILE: print LINE, then keep the pipe open until FILE holds
 # it (a minute at most). The wire has no half-close: stdin's EOF makes a
 # client send Finish, which ends the whole connection, so its input stays
@@ -492,6 +556,7 @@ t socat_client socat_client
 t ncat_client ncat_client
 t ss_lists_sockets ss_lists_sockets
 t slow_reader_v1 slow_reader "$CID" 2097152 1 dev0 1
+t memcg_charged memcg_charged "$CID" 1
 # A slow device pauses a non-blocking writer, which poll() must wake.
 t poll_writable $TOOL psink "$CID" 5005 1048576
 t unplug_mid_transfer unplug_mid_transfer
@@ -505,6 +570,7 @@ t emu_clean_dev1 emu_clean dev1
 t v0_device v0_device
 t slow_reader_v0 slow_reader "$(cat "$(intf 2)/cid")" 1048576 0 dev1 2
 t shut_rd_v0 shut_rd "$(cat "$(intf 2)/cid")" 2
+t v0_stall_bounded v0_stall_bounded "$(cat "$(intf 2)/cid")" 2
 
 t emu_clean_dev1_v0 emu_clean dev1
 # connect_timeout's Reset of the Connect dev0 never answered.
