@@ -24,6 +24,14 @@ SYNC_WAIT=60
 cid0() { cat "$(intf 1)/cid"; }
 cid1() { cat "$(intf 2)/cid"; }
 
+# The hostile local user: uid 65534, no groups, no capabilities.
+HOG_UID=65534
+PARAM=/sys/module/usb_vsock/parameters
+# The most a connection may hold beyond its receive limit before it
+# counts as overrun: 64 KiB the device may send after Pause, plus the
+# IN URBs in flight (16 of 512 bytes on dummy_hcd's high speed).
+SLACK=$((65536 + 16 * 512))
+
 meminfo() { awk -v k="$1:" '$1 == k { print $2 }' /proc/meminfo; }
 
 # The most Slab (kB) seen, sampled every 2 s in the background.
@@ -498,14 +506,6 @@ big_done() {
 
 # COUNT connections to dev0's echo service open at once, each echoing 4 KiB
 # of checked data.
-# The hostile local user: uid 65534, no groups, no capabilities.
-HOG_UID=65534
-PARAM=/sys/module/usb_vsock/parameters
-# The most a connection may hold beyond its receive limit before it
-# counts as overrun: 64 KiB the device may send after Pause, plus the
-# IN URBs in flight (16 of 512 bytes on dummy_hcd's high speed).
-SLACK=$((65536 + 16 * 512))
-
 # hogs_start N BUFSIZE BYTES: N connections of the hostile user to dev1's
 # source service, each asking for BYTES on a socket of BUFSIZE bytes and
 # reading nothing until /tmp/hog.done exists.
@@ -634,6 +634,8 @@ closing_7002() {
 	ss --vsock -a -n | awk '$2 == "CLOSING" && $5 ~ /:7002$/ { n++ } END { print n + 0 }'
 }
 
+no_orphans0() { [ "$(stat0 orphans)" -eq 0 ]; }
+
 # orphan_flood COUNT: dev0 floods Connects (COUNT hostile transfers) at a
 # listener of the hostile user that accepts each and closes it at once;
 # the device never answers the Finish (the Connects are forged: it knows
@@ -665,8 +667,10 @@ orphan_flood() {
 	echo "$n Connects; at most $smax sockets closing, orphans at most $omax"
 	say "orphan flood: $n Connects, at most $smax closing sockets" \
 		"(orphans $omax, cap 64)"
-	[ $smax -le 64 ] && [ $omax -le 64 ] && [ $omax -gt 0 ] &&
-		viol_end most && dev0_recovers && dev1_ok
+	[ $smax -le 64 ] && [ $omax -le 64 ] && [ $omax -gt 0 ] || return 1
+	# The last ones send their Reset after 8 s: count it in this phase.
+	wait_for 30 no_orphans0 || { echo "orphans left: $(stat0 orphans)"; return 1; }
+	viol_end most && dev0_recovers && dev1_ok
 }
 
 many_conns() {
@@ -679,8 +683,8 @@ many_conns() {
 # does not depend on how fast the emulated link is; then they take 4 KiB
 # every 500 ms. Nothing may be lost, and the received bytes the sockets
 # hold (rx_queued_max, on an interface bound afresh by emu_kills) must
-# stay within twice their buffer size each, plus what the IN URBs had in
-# flight; nothing may stay queued at the end.
+# stay within their buffer size each plus SLACK (past that the host
+# resets a connection); nothing may stay queued at the end.
 slow_readers() {
 	q0=$(stat0 rx_queued_max)
 	p0=$(ctl dev0 get paused_by_host)
@@ -704,7 +708,7 @@ slow_readers() {
 	done
 	[ $bad -eq 0 ] || { cat /tmp/slow*.log; return 1; }
 	max=$(stat0 rx_queued_max)
-	limit=$(($1 * 2 * 262144 + 65536))
+	limit=$(($1 * (262144 + SLACK)))
 	pauses=$(($(ctl dev0 get paused_by_host) - p0))
 	echo "rx_queued_max $q0 -> $max bytes (limit $limit), rx_queued $(stat0 rx_queued), $filled of $1 connections paused before reading, $pauses Pause packets"
 	say "slow readers: rx_queued_max $max bytes, limit $limit, $pauses Pause packets"
