@@ -61,62 +61,26 @@ static int usb_vsock_set_tx_size(const char *val,
 	return 0;
 }
 
-static int usb_vsock_set_urbs(const char *val, const struct kernel_param *kp)
-{
-	return usb_vsock_set_uint(val, kp, 1, 256);
+/* The set and get operations of an unsigned int parameter in [min, max]. */
+#define USB_VSOCK_UINT_PARAM_OPS(name, min, max)			\
+static int usb_vsock_set_##name(const char *val,			\
+				const struct kernel_param *kp)		\
+{									\
+	return usb_vsock_set_uint(val, kp, (min), (max));		\
+}									\
+static const struct kernel_param_ops usb_vsock_##name##_ops = {		\
+	.set = usb_vsock_set_##name,					\
+	.get = param_get_uint,						\
 }
 
-static int usb_vsock_set_rcvbuf_max(const char *val,
-				    const struct kernel_param *kp)
-{
-	return usb_vsock_set_uint(val, kp, USB_VSOCK_RCVBUF_MIN, 64 << 20);
-}
-
-static int usb_vsock_set_rx_link_max(const char *val,
-				     const struct kernel_param *kp)
-{
-	return usb_vsock_set_uint(val, kp, 1 << 20, 1 << 30);
-}
-
-static int usb_vsock_set_rx_stall_ms(const char *val,
-				     const struct kernel_param *kp)
-{
-	return usb_vsock_set_uint(val, kp, 100, 600000);
-}
-
-static int usb_vsock_set_max_orphans(const char *val,
-				     const struct kernel_param *kp)
-{
-	return usb_vsock_set_uint(val, kp, 0, 65536);
-}
+USB_VSOCK_UINT_PARAM_OPS(urbs, 1, 256);
+USB_VSOCK_UINT_PARAM_OPS(rcvbuf_max, USB_VSOCK_RCVBUF_MIN, 64 << 20);
+USB_VSOCK_UINT_PARAM_OPS(rx_link_max, 1 << 20, 1 << 30);
+USB_VSOCK_UINT_PARAM_OPS(rx_stall_ms, 100, 600000);
+USB_VSOCK_UINT_PARAM_OPS(max_orphans, 0, 65536);
 
 static const struct kernel_param_ops usb_vsock_tx_size_ops = {
 	.set = usb_vsock_set_tx_size,
-	.get = param_get_uint,
-};
-
-static const struct kernel_param_ops usb_vsock_urbs_ops = {
-	.set = usb_vsock_set_urbs,
-	.get = param_get_uint,
-};
-
-static const struct kernel_param_ops usb_vsock_rcvbuf_max_ops = {
-	.set = usb_vsock_set_rcvbuf_max,
-	.get = param_get_uint,
-};
-
-static const struct kernel_param_ops usb_vsock_rx_link_max_ops = {
-	.set = usb_vsock_set_rx_link_max,
-	.get = param_get_uint,
-};
-
-static const struct kernel_param_ops usb_vsock_rx_stall_ms_ops = {
-	.set = usb_vsock_set_rx_stall_ms,
-	.get = param_get_uint,
-};
-
-static const struct kernel_param_ops usb_vsock_max_orphans_ops = {
-	.set = usb_vsock_set_max_orphans,
 	.get = param_get_uint,
 };
 
