@@ -13,6 +13,7 @@
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/xarray.h>
+#include <net/af_vsock.h>
 
 #include "usb_vsock/link.h"
 #include "usb_vsock/trace.h"
@@ -106,9 +107,16 @@ struct usb_vsock_link *usb_vsock_link_find(u32 cid)
 	return link;
 }
 
+/*
+ * Not a CID the vsock core routes elsewhere: on a host that is itself a
+ * VM guest, connect() to the guest's own CID goes to local listeners, so
+ * a device given that CID would be unreachable and would see nothing of
+ * what was meant for it.
+ */
 static bool usb_vsock_cid_valid(u32 cid)
 {
-	return cid > USB_VSOCK_CID_HOST && cid != USB_VSOCK_CID_ANY;
+	return cid > USB_VSOCK_CID_HOST && cid != USB_VSOCK_CID_ANY &&
+	       !vsock_find_cid(cid);
 }
 
 static void usb_vsock_cid_release(struct usb_vsock_link *link)
@@ -124,7 +132,7 @@ static void usb_vsock_cid_release(struct usb_vsock_link *link)
  */
 static u32 usb_vsock_cid_assign(struct usb_vsock_link *link, u32 want)
 {
-	u32 cid;
+	u32 cid, min = USB_VSOCK_CID_HOST + 1;
 
 	if (usb_vsock_cid_valid(want) && want == link->cid)
 		return want;
@@ -132,11 +140,16 @@ static u32 usb_vsock_cid_assign(struct usb_vsock_link *link, u32 want)
 	if (usb_vsock_cid_valid(want) &&
 	    !xa_insert(&usb_vsock_cids, want, link, GFP_KERNEL))
 		return want;
-	if (xa_alloc(&usb_vsock_cids, &cid, link,
-		     XA_LIMIT(USB_VSOCK_CID_HOST + 1, USB_VSOCK_CID_ANY - 1),
-		     GFP_KERNEL))
-		return 0;
-	return cid;
+	/* The core owns at most one CID above the host's: two tries. */
+	for (;;) {
+		if (xa_alloc(&usb_vsock_cids, &cid, link,
+			     XA_LIMIT(min, USB_VSOCK_CID_ANY - 1), GFP_KERNEL))
+			return 0;
+		if (usb_vsock_cid_valid(cid))
+			return cid;
+		xa_erase(&usb_vsock_cids, cid);
+		min = cid + 1;
+	}
 }
 
 /**

@@ -49,7 +49,8 @@ build() {	# name, kernel build directory
 	tmp=$(mktemp -d)
 	log=$logdir/build-$1.log
 	cp -r Kbuild drivers include tests "$tmp/"
-	make -s -C "$2" M="$tmp" W=1 C=1 modules >"$log.raw" 2>&1
+	make -s -C "$2" M="$tmp" W=1 C=1 USB_VSOCK_TEST_MODULES=m modules \
+		>"$log.raw" 2>&1
 	st=$?
 	# Only the compiler's, sparse's and modpost's words count (modpost
 	# says "WARNING:" and "ERROR:").

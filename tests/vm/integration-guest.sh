@@ -468,6 +468,27 @@ port_reused() {
 	[ $st -eq 0 ]
 }
 
+# cid_not_local: on a host that is itself a VM guest, the CID the vsock
+# core owns as the guest's (here a stub G2H transport's, tests/modules)
+# is never a device's. The device holding it asks for it again at its
+# next Sync and gets another; connect() to that one reaches the device.
+cid_not_local() {
+	i=$(intf 2)
+	c=$(cat "$i/cid")
+	n=$(ctl dev1 get syncs)
+	insmod /root/usb_vsock_g2h_stub.ko local_cid="$c" || return 1
+	ctl dev1 reset-sync && ctl dev1 wait-sync 30 $((n + 1)) &&
+		wait_for 30 iface_up 2
+	st=$?
+	nc=$(cat "$i/cid")
+	echo "the host's own CID $c; the device's now $nc"
+	[ $st -eq 0 ] && [ "$nc" != "$c" ] && cid_matches 2 dev1 1 &&
+		$TOOL echo "$nc" 5001 1000
+	st=$?
+	rmmod usb_vsock_g2h_stub || st=1
+	[ $st -eq 0 ]
+}
+
 # tx_size over the 1024 bytes devices read is clamped, with a warning.
 tx_size_clamped() {
 	insmod /root/usb_vsock.ko tx_size=4096 || return 1
@@ -602,6 +623,7 @@ t revive_gave_up revive_gave_up
 t odd_packets odd_packets
 t quad_in_use quad_in_use
 t port_reused port_reused
+t cid_not_local cid_not_local
 t emu_clean_v2 emu_clean dev1
 stop_emu dev1
 t module_unload rmmod usb_vsock

@@ -39,7 +39,8 @@ vm_ok=1
 VM_TIMEOUT=${VM_TIMEOUT:-$timeout} "$here/run-vm.sh" "$kb" \
 	"$here/integration-guest.sh" "$console" "$bin/module/usb_vsock.ko" \
 	"$bin/usb_vsock_emu" "$bin/vsock_tool" "$bin/itest.conf" \
-	"$top/scripts/usb-vsock-list" "$here/guest-lib.sh" || vm_ok=0
+	"$top/scripts/usb-vsock-list" "$here/guest-lib.sh" \
+	"$bin/module/tests/modules/usb_vsock_g2h_stub.ko" || vm_ok=0
 echo "integration: VM took $(($(date +%s) - t0)) s" >&2
 
 count_tests integration "$console" "$here/integration.tests"

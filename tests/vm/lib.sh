@@ -40,8 +40,8 @@ vm_run_setup() {
 
 #
 # prepare TARGET DIR LOG: get the kernel of TARGET (debug, 6.1 or 6.12) and
-# build, in DIR, usb_vsock.ko for it and the static test programs
-# (usb_vsock_emu, vsock_tool). Sets kb to the kernel directory for
+# build, in DIR, usb_vsock.ko for it, the test modules (tests/modules)
+# and the static test programs (usb_vsock_emu, vsock_tool). Sets kb to the kernel directory for
 # run-vm.sh. Returns non-zero, with the reason on stderr, on failure.
 prepare() {
 	local target=$1 dir=$2 log=$3 vm top kmake
@@ -69,8 +69,8 @@ prepare() {
 	mkdir -p "$dir/module"
 	cp -r "$top/Kbuild" "$top/drivers" "$top/include" "$top/tests" \
 		"$dir/module/"
-	if ! make "${kmake[@]}" M="$dir/module" -j"$(nproc)" modules \
-		>>"$log" 2>&1; then
+	if ! make "${kmake[@]}" M="$dir/module" -j"$(nproc)" \
+		USB_VSOCK_TEST_MODULES=m modules >>"$log" 2>&1; then
 		tail -n 30 "$log" >&2
 		echo "module build failed (see $log)" >&2
 		return 1
