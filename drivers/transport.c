@@ -124,6 +124,9 @@ static int usb_vsock_conn_attach(struct usb_vsock_conn *conn,
 		usb_vsock_link_get(link);
 		conn->link = link;
 		conn->addr = *addr;
+		/* The device stays awake while it has connections. */
+		if (list_empty(&link->conns))
+			link->pm_held = usb_vsock_link_pm_get(link);
 		list_add_tail(&conn->node, &link->conns);
 	}
 	spin_unlock(&link->conns_lock);
@@ -156,6 +159,10 @@ static void usb_vsock_conn_detach(struct usb_vsock_conn *conn)
 	spin_lock(&link->conns_lock);
 	list_del_init(&conn->node);
 	conn->link = NULL;
+	if (list_empty(&link->conns) && link->pm_held) {
+		link->pm_held = false;
+		usb_vsock_link_pm_put(link);
+	}
 	spin_unlock(&link->conns_lock);
 	usb_vsock_link_put(link);
 }

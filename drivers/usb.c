@@ -30,6 +30,9 @@
 /* Writers woken per transfer taken: one fills it, one more in case not. */
 #define USB_VSOCK_TX_WAKE	2
 
+/* How long a suspend waits for the OUT transfers in flight to end. */
+#define USB_VSOCK_SUSPEND_DRAIN	HZ
+
 static void usb_vsock_free_urbs(struct urb **urbs, unsigned int n)
 {
 	unsigned int i;
@@ -137,6 +140,9 @@ static void usb_vsock_tx_complete(struct urb *urb)
 		if (urb->status == -EPIPE)
 			set_bit(USB_VSOCK_OUT_HALT, &link->flags);
 		usb_vsock_schedule_resync(link);
+	} else if (urb->status) {
+		/* Killed for a suspend or a reset: the device got part of it. */
+		set_bit(USB_VSOCK_TX_LOST, &link->flags);
 	}
 	spin_lock_irqsave(&link->lock, flags);
 	link->out_free[link->n_free] = urb;
@@ -180,7 +186,7 @@ static void usb_vsock_tx_submit(struct usb_vsock_link *link)
 	int ret;
 
 	spin_lock_irq(&link->lock);
-	if (link->n_free && !link->disconnected) {
+	if (link->n_free && !link->disconnected && !link->suspended) {
 		WRITE_ONCE(link->n_free, link->n_free - 1);
 		urb = link->out_free[link->n_free];
 	}
@@ -215,6 +221,9 @@ static void usb_vsock_tx_submit(struct usb_vsock_link *link)
 	ret = usb_submit_urb(urb, GFP_KERNEL);
 	if (ret) {
 		usb_vsock_out_release(link, urb);
+		/* Poisoned by a suspend or a reset that began meanwhile. */
+		if (ret == -EPERM)
+			set_bit(USB_VSOCK_TX_LOST, &link->flags);
 		if (ret == -EPERM || ret == -ENODEV)
 			return;
 		atomic64_inc(&link->stats.tx_errors);
@@ -228,7 +237,7 @@ static bool usb_vsock_tx_ready(struct usb_vsock_link *link)
 {
 	/* Once disconnected, nothing goes out: sleep until kthread_stop(). */
 	return kthread_should_stop() ||
-	       (!READ_ONCE(link->disconnected) &&
+	       (!READ_ONCE(link->disconnected) && !READ_ONCE(link->suspended) &&
 		((READ_ONCE(link->n_free) &&
 		  (READ_ONCE(link->ctrlq_len) || READ_ONCE(link->tx.len))) ||
 		 test_bit(USB_VSOCK_TX_RECHECK, &link->flags)));
@@ -426,6 +435,8 @@ static void usb_vsock_rx_restart(struct usb_vsock_link *link)
 	list_splice_tail_init(&link->rx_idle, &idle);
 	spin_unlock_irq(&link->lock);
 
+	/* Whatever an OUT transfer lost went with the device's state. */
+	clear_bit(USB_VSOCK_TX_LOST, &link->flags);
 	usb_vsock_link_restart(link);
 	while ((urb = list_first_entry_or_null(&idle, struct urb, urb_list))) {
 		list_del_init(&urb->urb_list);
@@ -631,6 +642,9 @@ static int usb_vsock_probe(struct usb_interface *intf,
 		goto err_intfdata;
 	}
 
+	/* A suspended device could not open connections without it. */
+	intf->needs_remote_wakeup = 1;
+
 	/* Before any IN URB: from then on, only rx_work owns the parser. */
 	usb_vsock_link_start(link);
 	for (i = 0; i < link->n_in; i++) {
@@ -670,14 +684,96 @@ static int usb_vsock_pre_reset(struct usb_interface *intf)
 	return 0;
 }
 
+static void usb_vsock_unsuspend(struct usb_vsock_link *link)
+{
+	usb_vsock_urbs_unpoison(link);
+	spin_lock_irq(&link->lock);
+	link->suspended = false;
+	spin_unlock_irq(&link->lock);
+}
+
+/* Also the reset_resume handler: the device lost its state either way. */
 static int usb_vsock_post_reset(struct usb_interface *intf)
 {
 	struct usb_vsock_link *link = usb_get_intfdata(intf);
 
-	usb_vsock_urbs_unpoison(link);
+	usb_vsock_unsuspend(link);
 	set_bit(USB_VSOCK_RESTART, &link->flags);
 	usb_vsock_link_kick_rx(link);
+	wake_up(&link->tx.data_wq);
 	return 0;
+}
+
+/*
+ * Autosuspend waits for an idle link that is up: each connection holds a
+ * PM reference (usb_vsock_link_pm_get()), and a handshake or queued
+ * packets need the device awake.
+ */
+static bool usb_vsock_link_idle(struct usb_vsock_link *link)
+{
+	return READ_ONCE(link->state) == USB_VSOCK_UP &&
+	       !READ_ONCE(link->ctrlq_len) && !READ_ONCE(link->tx.len) &&
+	       READ_ONCE(link->n_free) == link->n_out;
+}
+
+/*
+ * Nothing is submitted until the device resumes. An OUT transfer cut
+ * short would break the stream the device reads, so those in flight get
+ * a moment to end; any that does not is killed and the link resynchronizes
+ * on resume.
+ */
+static int usb_vsock_suspend(struct usb_interface *intf, pm_message_t msg)
+{
+	struct usb_vsock_link *link = usb_get_intfdata(intf);
+
+	if (PMSG_IS_AUTO(msg) && !usb_vsock_link_idle(link))
+		return -EBUSY;
+	spin_lock_irq(&link->lock);
+	link->suspended = true;
+	spin_unlock_irq(&link->lock);
+	wait_event_timeout(link->tx.data_wq,
+			   READ_ONCE(link->n_free) == link->n_out,
+			   USB_VSOCK_SUSPEND_DRAIN);
+	usb_vsock_urbs_poison(link);
+	return 0;
+}
+
+/* The device kept its state, and so do the link and its connections. */
+static int usb_vsock_resume(struct usb_interface *intf)
+{
+	struct usb_vsock_link *link = usb_get_intfdata(intf);
+
+	usb_vsock_unsuspend(link);
+	if (test_and_clear_bit(USB_VSOCK_TX_LOST, &link->flags))
+		set_bit(USB_VSOCK_RESYNC, &link->flags);
+	usb_vsock_link_kick_rx(link);
+	wake_up(&link->tx.data_wq);
+	return 0;
+}
+
+/**
+ * usb_vsock_link_pm_get() - keep the device awake for a connection
+ * @link: the link
+ *
+ * Resumes a suspended device, asynchronously: what is sent meanwhile waits
+ * in the builder. May be called in atomic context.
+ *
+ * Return: true if a reference was taken, for usb_vsock_link_pm_put().
+ */
+bool usb_vsock_link_pm_get(struct usb_vsock_link *link)
+{
+	return !usb_autopm_get_interface_async(link->intf);
+}
+
+/**
+ * usb_vsock_link_pm_put() - drop a reference of usb_vsock_link_pm_get()
+ * @link: the link
+ *
+ * May be called in atomic context.
+ */
+void usb_vsock_link_pm_put(struct usb_vsock_link *link)
+{
+	usb_autopm_put_interface_async(link->intf);
 }
 
 static const struct usb_device_id usb_vsock_ids[] = {
@@ -693,8 +789,12 @@ static struct usb_driver usb_vsock_driver = {
 	.name = "usb_vsock",
 	.probe = usb_vsock_probe,
 	.disconnect = usb_vsock_disconnect,
+	.suspend = usb_vsock_suspend,
+	.resume = usb_vsock_resume,
+	.reset_resume = usb_vsock_post_reset,
 	.pre_reset = usb_vsock_pre_reset,
 	.post_reset = usb_vsock_post_reset,
+	.supports_autosuspend = 1,
 	.id_table = usb_vsock_ids,
 	.dev_groups = usb_vsock_groups,
 	.disable_hub_initiated_lpm = 1,

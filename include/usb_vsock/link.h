@@ -72,6 +72,7 @@ struct usb_vsock_stats {
 #define USB_VSOCK_TX_RECHECK	3	/* an OUT transfer ended while blocked */
 #define USB_VSOCK_TX_WEDGED	4	/* the device leaves the link unread */
 #define USB_VSOCK_RESTART	5	/* the device was reset: start over */
+#define USB_VSOCK_TX_LOST	6	/* an OUT transfer was cut short */
 
 /**
  * struct usb_vsock_link - one bridged USB interface
@@ -97,9 +98,10 @@ struct usb_vsock_stats {
  * @ctrl_lock: protects @ctrlq and @ctrlq_len; process context only
  * @ctrlq: control packets waiting for room in the builder
  * @ctrlq_len: entries in @ctrlq
- * @lock: protects @out_free, @n_free, @rx_done, @rx_idle and
- *	@disconnected; taken in URB completions
+ * @lock: protects @out_free, @n_free, @rx_done, @rx_idle, @disconnected
+ *	and @suspended; taken in URB completions
  * @disconnected: the interface is going away; resubmit nothing
+ * @suspended: the device is suspended; submit nothing until it resumes
  * @tx: the transmit builder
  * @tx_thread: takes transfers from @tx and submits them
  * @out_urbs: the OUT URBs
@@ -107,7 +109,8 @@ struct usb_vsock_stats {
  * @n_out: number of OUT URBs
  * @n_free: entries in @out_free
  * @flags: USB_VSOCK_TX_BLOCKED, USB_VSOCK_RESYNC, USB_VSOCK_OUT_HALT,
- *	USB_VSOCK_TX_RECHECK, USB_VSOCK_TX_WEDGED, USB_VSOCK_RESTART
+ *	USB_VSOCK_TX_RECHECK, USB_VSOCK_TX_WEDGED, USB_VSOCK_RESTART,
+ *	USB_VSOCK_TX_LOST
  * @rx: the receive parser; only @rx_work touches it
  * @in_urbs: the IN URBs
  * @n_in: number of IN URBs
@@ -117,8 +120,9 @@ struct usb_vsock_stats {
  *	version 0 only, for rx_stall_ms at most)
  * @rx_work: parses completed IN URBs and dispatches the packets; delayed
  *	only to retry IN URBs that could not be submitted
- * @conns_lock: protects @conns
+ * @conns_lock: protects @conns and @pm_held
  * @conns: connections attached to this link
+ * @pm_held: @conns holds a runtime PM reference (usb_vsock_link_pm_get())
  * @stats: counters
  */
 struct usb_vsock_link {
@@ -148,6 +152,7 @@ struct usb_vsock_link {
 	unsigned int ctrlq_len;
 	spinlock_t lock;	/* see above */
 	bool disconnected;
+	bool suspended;
 
 	struct usb_vsock_builder tx;
 	struct task_struct *tx_thread;
@@ -167,6 +172,7 @@ struct usb_vsock_link {
 
 	spinlock_t conns_lock;	/* see above */
 	struct list_head conns;
+	bool pm_held;
 
 	struct usb_vsock_stats stats;
 };
@@ -215,6 +221,8 @@ void usb_vsock_link_get(struct usb_vsock_link *link);
 void usb_vsock_link_put(struct usb_vsock_link *link);
 void usb_vsock_link_kick_rx(struct usb_vsock_link *link);
 void usb_vsock_link_reset_device(struct usb_vsock_link *link);
+bool usb_vsock_link_pm_get(struct usb_vsock_link *link);
+void usb_vsock_link_pm_put(struct usb_vsock_link *link);
 void usb_vsock_tx_flush_ctrl(struct usb_vsock_link *link);
 int usb_vsock_usb_register(void);
 void usb_vsock_usb_deregister(void);

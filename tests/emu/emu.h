@@ -288,6 +288,7 @@ struct emu_opts {
 	enum emu_gen generation;
 	bool cid_set;		/* --cid given */
 	unsigned int slow_start;	/* s the service starts late */
+	bool remote_wakeup;	/* --remote-wakeup */
 };
 
 struct emu {

@@ -233,7 +233,9 @@ int gadget_setup(void)
 	if (make_dir("%s/configs/c.1%s", g, "") ||
 	    make_dir("%s/configs/c.1/strings/0x409%s", g, "") ||
 	    write_attr(g, "configs/c.1/strings/0x409/configuration", "vsock") ||
-	    write_attr(g, "configs/c.1/MaxPower", "100"))
+	    write_attr(g, "configs/c.1/MaxPower", "100") ||
+	    (emu.o.remote_wakeup &&
+	     write_attr(g, "configs/c.1/bmAttributes", "0xa0")))
 		goto fail;
 	if (make_dir("%s/functions/ffs.%s", g, n))
 		goto fail;

@@ -50,6 +50,8 @@
  *   read loses its rest only. Every generation asks for CID 3 first.
  * - --slow-start S: the service starts S seconds late; the OUT reads
  *   complete meanwhile but are held, and a function re-creation drops them.
+ * - --remote-wakeup: the configuration says the device can wake the host
+ *   (it never does), which lets the host autosuspend it.
  *
  * usage: usb_vsock_emu [OPTION...]        run a device (print_usage())
  *        usb_vsock_emu ctl SOCKET CMD...  send a command to a running one
@@ -275,6 +277,7 @@ static void print_usage(FILE *f)
 		"                        XSLabs/fuchsia) [none: the emulator's own model]\n"
 		"      --slow-start S    the service processes nothing for S seconds; up to\n"
 		"                        --out-reqs OUT transfers are held meanwhile [0]\n"
+		"      --remote-wakeup   declare remote wakeup, so the host may autosuspend\n"
 		"  -v, --verbose         log every connection and error\n"
 		"Services: echo, sink (8-byte LE count, then data; replies the FNV-1a 64\n"
 		"checksum, then Finish), source (8-byte LE count; sends that many pattern\n"
@@ -320,6 +323,7 @@ enum {
 	OPT_MUTE,
 	OPT_GENERATION,
 	OPT_SLOW_START,
+	OPT_REMOTE_WAKEUP,
 };
 
 static const struct option long_opts[] = {
@@ -349,6 +353,7 @@ static const struct option long_opts[] = {
 	{ "mute", no_argument, NULL, OPT_MUTE },
 	{ "generation", required_argument, NULL, OPT_GENERATION },
 	{ "slow-start", required_argument, NULL, OPT_SLOW_START },
+	{ "remote-wakeup", no_argument, NULL, OPT_REMOTE_WAKEUP },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -460,6 +465,9 @@ static void parse_opts(int argc, char **argv)
 			break;
 		case OPT_SLOW_START:
 			o->slow_start = num(optarg, "seconds");
+			break;
+		case OPT_REMOTE_WAKEUP:
+			o->remote_wakeup = true;
 			break;
 		case 'v':
 			o->verbose++;

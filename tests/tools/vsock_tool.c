@@ -64,6 +64,9 @@
  *                                          exits 0 only if a read() or
  *                                          write() failed with ECONNRESET
  *                                          (EOF is a failure)
+ *   vsock_tool usbreset DEVNODE            reset the USB device DEVNODE
+ *                                          (/dev/bus/usb/BBB/DDD) as
+ *                                          usbreset does (USBDEVFS_RESET)
  *   vsock_tool type TYPE CID PORT          a stream socket connects to
  *                                          CID:PORT, and a TYPE (seqpacket
  *                                          or dgram) socket is refused at
@@ -82,6 +85,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <grp.h>
@@ -89,6 +93,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/types.h>
+#include <linux/usbdevice_fs.h>
 #include <linux/vm_sockets.h>
 
 #include "vsock_testdata.h"
@@ -938,6 +943,22 @@ static int cmd_type(int argc, char **argv)
 	return 0;
 }
 
+static int cmd_usbreset(int argc, char **argv)
+{
+	int fd = open(argv[0], O_WRONLY | O_CLOEXEC);
+
+	(void)argc;
+	if (fd < 0)
+		return fail("open the device node");
+	if (ioctl(fd, USBDEVFS_RESET, 0)) {
+		close(fd);
+		return fail("USBDEVFS_RESET");
+	}
+	close(fd);
+	printf("reset %s\n", argv[0]);
+	return 0;
+}
+
 static int cmd_user(int argc, char **argv);
 
 static const struct {
@@ -961,6 +982,7 @@ static const struct {
 	{ "timeout", 3, cmd_timeout },
 	{ "stream", 2, cmd_stream },
 	{ "type", 3, cmd_type },
+	{ "usbreset", 1, cmd_usbreset },
 };
 
 static int run(int argc, char **argv)

@@ -489,6 +489,109 @@ cid_not_local() {
 	[ $st -eq 0 ]
 }
 
+# Power management, against the emulator's own model on bus 2 with
+# remote wakeup declared (without it, the host never autosuspends a
+# device that could not reach it while suspended).
+pm_device() {
+	start_emu dev1 dummy_udc.1 --remote-wakeup &&
+	wait_for 30 iface_up 2
+}
+
+runtime_is() {
+	[ "$(cat /sys/bus/usb/devices/2-1/power/runtime_status)" = "$1" ]
+}
+
+# autosuspend: once allowed (power/control auto), an idle link lets its
+# device suspend; connect() wakes it, and an open connection keeps it
+# awake until it ends.
+autosuspend() {
+	p=/sys/bus/usb/devices/2-1/power
+	c=$(cat "$(intf 2)/cid")
+	echo 0 > $p/autosuspend_delay_ms && echo auto > $p/control || return 1
+	st=1
+	if ! wait_for 10 runtime_is suspended; then
+		echo "an idle link never suspended"
+	elif ! $TOOL echo "$c" 5001 1000; then
+		echo "connect() to a suspended device failed"
+	else
+		spawn /tmp/as-stream.log $TOOL stream "$c" 5001
+		spid=$spawned
+		wait_line /tmp/as-stream.log $spid connected 60 && sleep 2 &&
+			runtime_is active && kill -0 $spid && st=0
+		echo "with a connection open: $(cat $p/runtime_status)"
+		kill $spid
+		wait $spid
+		wait_for 10 runtime_is suspended ||
+			{ echo "did not suspend again"; st=1; }
+	fi
+	echo on > $p/control
+	echo "runtime_suspended_time $(cat $p/runtime_suspended_time) ms"
+	[ $st -eq 0 ] && wait_for 10 runtime_is active &&
+		$TOOL echo "$c" 5001 1000
+}
+
+# system_suspend: a suspend to idle, in the "devices" test mode (every
+# device is suspended and resumed, the machine stays up), synchronous
+# (pm_async 0) so that the host's side suspends before the emulated
+# device's UDC. The driver stays bound across it (the kernel unbinds
+# drivers without suspend support), and a connection open at the time
+# either goes on (the device resumed with its state) or ends with an
+# error rather than hanging (the UDC's suspend took the device off the
+# bus, so it is reset on resume: this rig does that); either way the
+# link comes back by itself and a new connection works.
+system_suspend() {
+	i=$(intf 2)
+	n=$(cat "$i/syncs")
+	down=$(dmesg | grep -c "usb_vsock link down")
+	(echo before; sleep 8; echo after) |
+		socat -t 5 - "VSOCK-CONNECT:$(cat "$i/cid"):5001" \
+		> /tmp/susp.out 2>&1 &
+	spid=$!
+	sleep 2
+	d=/sys/module/suspend/parameters/pm_test_delay
+	[ -f $d ] && echo 1 > $d
+	echo 0 > /sys/power/pm_async && echo devices > /sys/power/pm_test &&
+		echo freeze > /sys/power/state
+	st=$?
+	echo none > /sys/power/pm_test
+	echo 1 > /sys/power/pm_async
+	wait $spid
+	sst=$?
+	down=$(($(dmesg | grep -c "usb_vsock link down") - down))
+	echo "socat (exit $sst): $(tr '\n' ' ' < /tmp/susp.out)"
+	echo "syncs $n -> $(cat "$i/syncs"), unbound $down times"
+	[ $st -eq 0 ] && [ $down -eq 0 ] && wait_for 30 iface_up 2 &&
+	$TOOL echo "$(cat "$i/cid")" 5001 1000 || return 1
+	if [ $sst -eq 0 ]; then
+		[ "$(tr '\n' ' ' < /tmp/susp.out)" = "before after " ]
+	else
+		[ "$(cat "$i/syncs")" -gt "$n" ]
+	fi
+}
+
+# usb_reset: a reset through usbfs (usbreset) keeps the driver bound
+# (pre_reset, post_reset). The device lost its state, so an open
+# connection ends with ECONNRESET; the link comes back by itself and a
+# new connection works.
+usb_reset() {
+	i=$(intf 2)
+	c=$(cat "$i/cid")
+	n=$(ctl dev1 get syncs)
+	spawn /tmp/rst-stream.log $TOOL stream "$c" 5001
+	spid=$spawned
+	wait_line /tmp/rst-stream.log $spid connected 60 || return 1
+	d=/sys/bus/usb/devices/2-1
+	node=$(printf /dev/bus/usb/%03d/%03d "$(cat $d/busnum)" \
+		"$(cat $d/devnum)")
+	$TOOL usbreset "$node" || { kill $spid; return 1; }
+	wait $spid
+	st=$?
+	cat /tmp/rst-stream.log
+	[ $st -eq 0 ] && ctl dev1 wait-sync 30 $((n + 1)) &&
+		wait_for 30 iface_up 2 &&
+		$TOOL echo "$(cat "$i/cid")" 5001 1000
+}
+
 # tx_size over the 1024 bytes devices read is clamped, with a warning.
 tx_size_clamped() {
 	insmod /root/usb_vsock.ko tx_size=4096 || return 1
@@ -625,6 +728,11 @@ t quad_in_use quad_in_use
 t port_reused port_reused
 t cid_not_local cid_not_local
 t emu_clean_v2 emu_clean dev1
+stop_emu dev1
+t pm_device pm_device
+t pm_autosuspend autosuspend
+t pm_system_suspend system_suspend
+t pm_usb_reset usb_reset
 stop_emu dev1
 t module_unload rmmod usb_vsock
 t tx_size_clamped tx_size_clamped
