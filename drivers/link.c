@@ -39,18 +39,24 @@ static DEFINE_XARRAY_ALLOC(usb_vsock_cids);
 /*
  * Replies the device provokes (Echo replies, Resets) wait here when the
  * link is congested; beyond this many they are dropped, so that a hostile
- * device cannot make the host queue without bound.
+ * device cannot make the host queue without bound. The packets of local
+ * connections always wait: each socket queues at most one Connect, which
+ * its close() withdraws if it is still queued, so local users opening and
+ * closing connections faster than the device takes them queue no more
+ * than the sockets they hold.
  */
-#define USB_VSOCK_CTRLQ_MAX		256
+#define USB_VSOCK_CTRLQ_REPLIES		256
 
 /*
- * Other control packets always wait: a connection needs its Connect, Accept,
- * Finish and Pause to arrive. A device that leaves this many unread has
- * stopped reading the link while it keeps us answering (a flood of Connects
- * and Finishes to a listener, say): the link is resynchronized, which ends
- * every connection and empties the queue.
+ * A device that leaves this many unread, and has not completed an OUT
+ * transfer for USB_VSOCK_TX_STUCK, has stopped reading the link while it
+ * keeps us answering (a flood of Connects and Finishes to a listener, say):
+ * the link is resynchronized, which ends every connection and empties the
+ * queue. A device that still reads is only slower than the local users,
+ * who get the backpressure above.
  */
 #define USB_VSOCK_CTRLQ_LIMIT		16384
+#define USB_VSOCK_TX_STUCK		(10 * HZ)
 
 /**
  * struct usb_vsock_ctrl - a control packet waiting for room
@@ -58,6 +64,8 @@ static DEFINE_XARRAY_ALLOC(usb_vsock_cids);
  * @type: packet type
  * @addr: address quad
  * @len: payload length
+ * @owner: where a withdrawable packet is known (usb_vsock_link_connect()),
+ *	cleared when it leaves the queue; under usb_vsock_link.ctrl_lock
  * @payload: @len bytes
  */
 struct usb_vsock_ctrl {
@@ -65,6 +73,7 @@ struct usb_vsock_ctrl {
 	enum usb_vsock_type type;
 	struct usb_vsock_addr addr;
 	u32 len;
+	struct usb_vsock_ctrl **owner;
 	u8 payload[];
 };
 
@@ -152,30 +161,35 @@ static u32 usb_vsock_cid_assign(struct usb_vsock_link *link, u32 want)
 	}
 }
 
-/**
- * usb_vsock_link_send() - send a control packet
- * @link: the link
- * @type: packet type
- * @addr: address quad, or NULL for all zeroes
- * @payload: @len bytes
- * @len: payload length
- * @droppable: a reply the device provoked, which may be dropped when too
- *	many wait; other packets always wait for room
- *
- * Never sleeps for room: the packet goes into the transfer being filled if
- * it fits and nothing waits before it, else into the control queue, which
- * the transmit thread drains ahead of data. Data waits while the queue is
- * not empty, so a control packet is never overtaken by data queued after
- * it (an Accept by the first Data of its connection, say).
- *
- * Return: 0, -ENOBUFS when the packet was dropped (a droppable one, or any
- * one once the device has left USB_VSOCK_CTRLQ_LIMIT unread, which also
- * has the link resynchronized), -ENOMEM, or -ESHUTDOWN when the link is
- * going away.
+/*
+ * The device has left USB_VSOCK_CTRLQ_LIMIT packets unread, and every OUT
+ * URB has been in flight, none completing, for USB_VSOCK_TX_STUCK. Called
+ * with link->ctrl_lock.
  */
-int usb_vsock_link_send(struct usb_vsock_link *link, enum usb_vsock_type type,
-			const struct usb_vsock_addr *addr, const void *payload,
-			u32 len, bool droppable)
+static bool usb_vsock_tx_stuck(struct usb_vsock_link *link)
+{
+	return link->ctrlq_len >= USB_VSOCK_CTRLQ_LIMIT &&
+	       !READ_ONCE(link->n_free) &&
+	       time_after(jiffies,
+			  READ_ONCE(link->tx_done_at) + USB_VSOCK_TX_STUCK);
+}
+
+/* A packet leaves the queue: whoever could withdraw it no longer can. */
+static void usb_vsock_ctrl_dequeue(struct usb_vsock_link *link,
+				   struct usb_vsock_ctrl *ctrl)
+{
+	list_del(&ctrl->node);
+	WRITE_ONCE(link->ctrlq_len, link->ctrlq_len - 1);
+	if (ctrl->owner)
+		*ctrl->owner = NULL;
+}
+
+static int __usb_vsock_link_send(struct usb_vsock_link *link,
+				 enum usb_vsock_type type,
+				 const struct usb_vsock_addr *addr,
+				 const void *payload, u32 len,
+				 enum usb_vsock_ctrl_prio prio,
+				 struct usb_vsock_ctrl **queued)
 {
 	struct usb_vsock_ctrl *ctrl;
 	long timeo = 0;
@@ -189,6 +203,7 @@ int usb_vsock_link_send(struct usb_vsock_link *link, enum usb_vsock_type type,
 		return -ENOMEM;
 	ctrl->type = type;
 	ctrl->len = len;
+	ctrl->owner = queued;
 	if (addr)
 		ctrl->addr = *addr;
 	else
@@ -203,31 +218,108 @@ int usb_vsock_link_send(struct usb_vsock_link *link, enum usb_vsock_type type,
 		   !usb_vsock_builder_write(&link->tx, type, &ctrl->addr,
 					    ctrl->payload, len, &timeo)) {
 		ret = 1;
-	} else if (link->ctrlq_len >= (droppable ? USB_VSOCK_CTRLQ_MAX :
-					 USB_VSOCK_CTRLQ_LIMIT)) {
+	} else if (usb_vsock_tx_stuck(link)) {
+		ret = -EPIPE;
+	} else if (prio == USB_VSOCK_CTRL_REPLY &&
+		   link->ctrlq_len >= USB_VSOCK_CTRLQ_REPLIES) {
 		ret = -ENOBUFS;
 	} else {
 		list_add_tail(&ctrl->node, &link->ctrlq);
 		WRITE_ONCE(link->ctrlq_len, link->ctrlq_len + 1);
+		if (queued)
+			*queued = ctrl;
 		ctrl = NULL;
 	}
 	spin_unlock(&link->ctrl_lock);
 	kfree(ctrl);
 
-	if (ret == -ENOBUFS) {
+	if (ret == -EPIPE) {
+		/* The resync purges the queue and ends every connection. */
 		atomic64_inc(&link->stats.tx_dropped);
-		if (droppable)
-			usb_vsock_link_log(link, dev_warn,
-					   "link congested, dropped a '%c' reply\n",
-					   type);
-		else if (!test_and_set_bit(USB_VSOCK_TX_WEDGED, &link->flags))
+		if (!test_and_set_bit(USB_VSOCK_TX_WEDGED, &link->flags))
 			usb_vsock_link_kick_rx(link);
+		return -ENOBUFS;
+	}
+	if (ret == -ENOBUFS && prio == USB_VSOCK_CTRL_REPLY) {
+		atomic64_inc(&link->stats.tx_dropped);
+		usb_vsock_link_log(link, dev_warn,
+				   "link congested, dropped a '%c' reply\n",
+				   type);
 	}
 	if (ret < 0)
 		return ret;
 	if (!ret)
 		wake_up(&link->tx.data_wq);
 	return 0;
+}
+
+/**
+ * usb_vsock_link_send() - send a control packet
+ * @link: the link
+ * @type: packet type
+ * @addr: address quad, or NULL for all zeroes
+ * @payload: @len bytes
+ * @len: payload length
+ * @prio: how the packet waits for room (&enum usb_vsock_ctrl_prio)
+ *
+ * Never sleeps for room: the packet goes into the transfer being filled if
+ * it fits and nothing waits before it, else into the control queue, which
+ * the transmit thread drains ahead of data. Data waits while the queue is
+ * not empty, so a control packet is never overtaken by data queued after
+ * it (an Accept by the first Data of its connection, say).
+ *
+ * Return: 0, -ENOBUFS when the packet was refused (a reply while too many
+ * wait, or any packet once the device stopped reading, which also has the
+ * link resynchronized), -ENOMEM, or -ESHUTDOWN when the link is going away.
+ */
+int usb_vsock_link_send(struct usb_vsock_link *link, enum usb_vsock_type type,
+			const struct usb_vsock_addr *addr, const void *payload,
+			u32 len, enum usb_vsock_ctrl_prio prio)
+{
+	return __usb_vsock_link_send(link, type, addr, payload, len, prio,
+				     NULL);
+}
+
+/**
+ * usb_vsock_link_connect() - send the Connect of a local connect()
+ * @link: the link
+ * @addr: the connection's quad
+ * @queued: set to the packet while it waits in the control queue, and
+ *	back to NULL when it leaves, so that usb_vsock_link_cancel() can
+ *	withdraw it; accessed under the link's ctrl_lock only
+ *
+ * Return: as usb_vsock_link_send().
+ */
+int usb_vsock_link_connect(struct usb_vsock_link *link,
+			   const struct usb_vsock_addr *addr,
+			   struct usb_vsock_ctrl **queued)
+{
+	return __usb_vsock_link_send(link, USB_VSOCK_CONNECT, addr, NULL, 0,
+				     USB_VSOCK_CTRL_MUST, queued);
+}
+
+/**
+ * usb_vsock_link_cancel() - withdraw a Connect the device has not seen
+ * @link: the link
+ * @queued: as given to usb_vsock_link_connect()
+ *
+ * Return: true if the packet was still queued and is gone: the device
+ * never hears of the connection, so it needs no Reset.
+ */
+bool usb_vsock_link_cancel(struct usb_vsock_link *link,
+			   struct usb_vsock_ctrl **queued)
+{
+	struct usb_vsock_ctrl *ctrl;
+	bool found;
+
+	spin_lock(&link->ctrl_lock);
+	ctrl = *queued;
+	found = ctrl;
+	if (found)
+		usb_vsock_ctrl_dequeue(link, ctrl);
+	spin_unlock(&link->ctrl_lock);
+	kfree(ctrl);
+	return found;
 }
 
 /**
@@ -251,8 +343,7 @@ void usb_vsock_tx_flush_ctrl(struct usb_vsock_link *link)
 		if (ret == -EAGAIN)
 			break;
 		/* Sent, or never sendable (-EMSGSIZE, -ESHUTDOWN). */
-		list_del(&ctrl->node);
-		WRITE_ONCE(link->ctrlq_len, link->ctrlq_len - 1);
+		usb_vsock_ctrl_dequeue(link, ctrl);
 		kfree(ctrl);
 		drained = list_empty(&link->ctrlq);
 	}
@@ -272,8 +363,10 @@ void usb_vsock_ctrlq_purge(struct usb_vsock_link *link)
 	LIST_HEAD(purge);
 
 	spin_lock(&link->ctrl_lock);
-	list_splice_init(&link->ctrlq, &purge);
-	WRITE_ONCE(link->ctrlq_len, 0);
+	list_for_each_entry_safe(ctrl, tmp, &link->ctrlq, node) {
+		usb_vsock_ctrl_dequeue(link, ctrl);
+		list_add_tail(&ctrl->node, &purge);
+	}
 	spin_unlock(&link->ctrl_lock);
 	list_for_each_entry_safe(ctrl, tmp, &purge, node)
 		kfree(ctrl);
@@ -297,7 +390,7 @@ static void usb_vsock_send_sync(struct usb_vsock_link *link, u32 device_cid,
 	};
 
 	usb_vsock_link_send(link, USB_VSOCK_SYNC, &addr, version,
-			    USB_VSOCK_VERSION_LEN, false);
+			    USB_VSOCK_VERSION_LEN, USB_VSOCK_CTRL_MUST);
 }
 
 /*
@@ -603,7 +696,7 @@ void usb_vsock_link_recv(struct usb_vsock_link *link,
 	case USB_VSOCK_ECHO:
 		/* Answered in any state, the handshake included. */
 		usb_vsock_link_send(link, USB_VSOCK_ECHO_REPLY, &pkt->addr,
-				    pkt->payload, pkt->len, true);
+				    pkt->payload, pkt->len, USB_VSOCK_CTRL_REPLY);
 		return;
 	case USB_VSOCK_ECHO_REPLY:
 		/* The host sends no Echo: nothing waits for a reply. */

@@ -63,6 +63,8 @@
  *	orphans
  * @tx_waiting: a writer found no room; usb_vsock_transport_wake_writers()
  *	wakes it
+ * @connect: our Connect while it waits in the link's control queue (see
+ *	usb_vsock_link_connect()); under the link's ctrl_lock
  */
 struct usb_vsock_conn {
 	struct vsock_sock *vsk;
@@ -79,6 +81,7 @@ struct usb_vsock_conn {
 	bool finish_sent;
 	bool orphan;
 	bool tx_waiting;
+	struct usb_vsock_ctrl *connect;
 };
 
 static struct vsock_transport usb_vsock_transport;
@@ -149,6 +152,7 @@ static void usb_vsock_conn_detach(struct usb_vsock_conn *conn)
 
 	if (!link)
 		return;
+	usb_vsock_link_cancel(link, &conn->connect);
 	usb_vsock_conn_unstall(conn);
 	if (conn->orphan) {
 		conn->orphan = false;
@@ -174,7 +178,18 @@ static int usb_vsock_conn_send(struct usb_vsock_conn *conn,
 	if (!conn->link)
 		return -ENOTCONN;
 	return usb_vsock_link_send(conn->link, type, &conn->addr, payload, len,
-				   false);
+				   USB_VSOCK_CTRL_MUST);
+}
+
+/*
+ * A connection not accepted yet ends: a Connect still queued is withdrawn
+ * (so a flood of connect() and close() queues no more than the sockets
+ * open), one the device may have read is answered with Reset.
+ */
+static void usb_vsock_abort_connect(struct usb_vsock_conn *conn)
+{
+	if (!usb_vsock_link_cancel(conn->link, &conn->connect))
+		usb_vsock_conn_send(conn, USB_VSOCK_RESET, NULL, 0);
 }
 
 /*
@@ -358,7 +373,7 @@ static bool usb_vsock_close(struct vsock_sock *vsk)
 	if (!conn->link)
 		return true;
 	if (sk->sk_state == TCP_SYN_SENT) {
-		usb_vsock_conn_send(conn, USB_VSOCK_RESET, NULL, 0);
+		usb_vsock_abort_connect(conn);
 		return true;
 	}
 	if (sk->sk_state != TCP_ESTABLISHED && sk->sk_state != TCP_CLOSING)
@@ -449,10 +464,11 @@ static int usb_vsock_connect(struct vsock_sock *vsk)
 	usb_vsock_link_put(link);
 	if (ret)
 		return ret;
-	ret = usb_vsock_conn_send(conn, USB_VSOCK_CONNECT, NULL, 0);
+	ret = usb_vsock_link_connect(conn->link, &conn->addr, &conn->connect);
 	if (ret)
 		usb_vsock_conn_detach(conn);
-	return ret;
+	/* The device went away meanwhile: as if it had never been there. */
+	return ret == -ESHUTDOWN ? -ENETUNREACH : ret;
 }
 
 /* The connect() timed out or was interrupted: abort it on the wire. */
@@ -461,7 +477,7 @@ static int usb_vsock_cancel_pkt(struct vsock_sock *vsk)
 	struct usb_vsock_conn *conn = usb_vsock_conn(vsk);
 
 	if (conn->link && sk_vsock(vsk)->sk_state != TCP_ESTABLISHED) {
-		usb_vsock_conn_send(conn, USB_VSOCK_RESET, NULL, 0);
+		usb_vsock_abort_connect(conn);
 		usb_vsock_conn_detach(conn);
 	}
 	return 0;
@@ -475,10 +491,10 @@ static void usb_vsock_rx_drained(struct vsock_sock *vsk)
 
 	if (conn->rx_bytes > usb_vsock_rx_window(conn) / 2)
 		return;
-	if (conn->paused && conn->link) {
+	/* Not sent: the next read tries again, or the device waits forever. */
+	if (conn->paused && conn->link &&
+	    !usb_vsock_conn_send(conn, USB_VSOCK_PAUSE_PKT, &off, 1))
 		conn->paused = false;
-		usb_vsock_conn_send(conn, USB_VSOCK_PAUSE_PKT, &off, 1);
-	}
 	if (conn->link)
 		usb_vsock_conn_unstall(conn);
 }
@@ -744,7 +760,7 @@ static void usb_vsock_refuse(struct usb_vsock_link *link,
 	usb_vsock_drop(link, pkt, why);
 	if (pkt->type == USB_VSOCK_CONNECT)
 		usb_vsock_link_send(link, USB_VSOCK_RESET, &pkt->addr, NULL, 0,
-				    true);
+				    USB_VSOCK_CTRL_REPLY);
 }
 
 /*
@@ -812,11 +828,21 @@ static void usb_vsock_recv_listen(struct sock *sk, struct usb_vsock_link *link,
 		return;
 	}
 
+	/*
+	 * Before accept() can return it, so Data cannot overtake it; and a
+	 * connection the device would never hear of is not handed out.
+	 */
+	if (usb_vsock_conn_send(usb_vsock_conn(vchild), USB_VSOCK_ACCEPT,
+				NULL, 0)) {
+		usb_vsock_conn_detach(usb_vsock_conn(vchild));
+		release_sock(child);
+		usb_vsock_drop(link, pkt, "cannot send the Accept");
+		sock_put(child);
+		return;
+	}
 	sk_acceptq_added(sk);
 	vsock_insert_connected(vchild);
 	vsock_enqueue_accept(sk, child);
-	/* Before accept() can return it, so Data cannot overtake it. */
-	usb_vsock_conn_send(usb_vsock_conn(vchild), USB_VSOCK_ACCEPT, NULL, 0);
 	release_sock(child);
 	sk->sk_data_ready(sk);
 }
@@ -897,10 +923,10 @@ static void usb_vsock_rx_hold_back(struct usb_vsock_conn *conn)
 	u8 on = USB_VSOCK_PAUSE;
 
 	if (link->version >= 1) {
-		if (!conn->paused) {
+		/* Not sent: the next Data tries again. */
+		if (!conn->paused &&
+		    !usb_vsock_conn_send(conn, USB_VSOCK_PAUSE_PKT, &on, 1))
 			conn->paused = true;
-			usb_vsock_conn_send(conn, USB_VSOCK_PAUSE_PKT, &on, 1);
-		}
 		return;
 	}
 	if (!conn->stalled) {

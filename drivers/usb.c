@@ -133,14 +133,16 @@ static void usb_vsock_tx_complete(struct urb *urb)
 	struct usb_vsock_link *link = urb->context;
 	unsigned long flags;
 
-	if (urb->status && !usb_vsock_urb_killed(urb->status)) {
+	if (!urb->status) {
+		WRITE_ONCE(link->tx_done_at, jiffies);
+	} else if (!usb_vsock_urb_killed(urb->status)) {
 		atomic64_inc(&link->stats.tx_errors);
 		usb_vsock_link_log(link, dev_warn,
 				   "OUT transfer failed: %d\n", urb->status);
 		if (urb->status == -EPIPE)
 			set_bit(USB_VSOCK_OUT_HALT, &link->flags);
 		usb_vsock_schedule_resync(link);
-	} else if (urb->status) {
+	} else {
 		/* Killed for a suspend or a reset: the device got part of it. */
 		set_bit(USB_VSOCK_TX_LOST, &link->flags);
 	}
@@ -187,6 +189,9 @@ static void usb_vsock_tx_submit(struct usb_vsock_link *link)
 
 	spin_lock_irq(&link->lock);
 	if (link->n_free && !link->disconnected && !link->suspended) {
+		/* Progress, for usb_vsock_link_send(), counts from here. */
+		if (link->n_free == link->n_out)
+			WRITE_ONCE(link->tx_done_at, jiffies);
 		WRITE_ONCE(link->n_free, link->n_free - 1);
 		urb = link->out_free[link->n_free];
 	}
@@ -633,6 +638,7 @@ static int usb_vsock_probe(struct usb_interface *intf,
 		goto err_put;
 	for (i = 0; i < link->n_out; i++)
 		link->out_free[link->n_free++] = link->out_urbs[i];
+	link->tx_done_at = jiffies;
 
 	usb_set_intfdata(intf, link);
 	link->tx_thread = kthread_run(usb_vsock_tx_thread, link, "usb_vsock/%s",

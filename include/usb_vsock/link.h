@@ -108,6 +108,8 @@ struct usb_vsock_stats {
  * @out_free: OUT URBs not in flight
  * @n_out: number of OUT URBs
  * @n_free: entries in @out_free
+ * @tx_done_at: when an OUT transfer last completed, or the first one went
+ *	out on an idle link
  * @flags: USB_VSOCK_TX_BLOCKED, USB_VSOCK_RESYNC, USB_VSOCK_OUT_HALT,
  *	USB_VSOCK_TX_RECHECK, USB_VSOCK_TX_WEDGED, USB_VSOCK_RESTART,
  *	USB_VSOCK_TX_LOST
@@ -160,6 +162,7 @@ struct usb_vsock_link {
 	struct urb **out_free;
 	unsigned int n_out;
 	unsigned int n_free;
+	unsigned long tx_done_at;
 	unsigned long flags;
 
 	struct usb_vsock_parser rx;
@@ -210,9 +213,29 @@ void usb_vsock_link_resync(struct usb_vsock_link *link, const char *why);
 void usb_vsock_link_restart(struct usb_vsock_link *link);
 void usb_vsock_link_recv(struct usb_vsock_link *link,
 			 const struct usb_vsock_pkt *pkt);
+/**
+ * enum usb_vsock_ctrl_prio - how a control packet waits for room
+ * @USB_VSOCK_CTRL_MUST: needed by a connection (Connect, Accept, Finish,
+ *	Reset, Pause) or the link (Sync): always queued, so bounded by the
+ *	sockets there are
+ * @USB_VSOCK_CTRL_REPLY: a reply the device provoked: dropped while many
+ *	packets wait, so that a device cannot make the host queue without bound
+ */
+enum usb_vsock_ctrl_prio {
+	USB_VSOCK_CTRL_MUST,
+	USB_VSOCK_CTRL_REPLY,
+};
+
+struct usb_vsock_ctrl;
+
 int usb_vsock_link_send(struct usb_vsock_link *link, enum usb_vsock_type type,
 			const struct usb_vsock_addr *addr, const void *payload,
-			u32 len, bool droppable);
+			u32 len, enum usb_vsock_ctrl_prio prio);
+int usb_vsock_link_connect(struct usb_vsock_link *link,
+			   const struct usb_vsock_addr *addr,
+			   struct usb_vsock_ctrl **queued);
+bool usb_vsock_link_cancel(struct usb_vsock_link *link,
+			   struct usb_vsock_ctrl **queued);
 void usb_vsock_ctrlq_purge(struct usb_vsock_link *link);
 const char *usb_vsock_state_name(enum usb_vsock_state state);
 

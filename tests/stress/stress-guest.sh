@@ -13,7 +13,7 @@
 # marker, which the host counts as a failure.
 : "${PARSE:?}" "${HOSTILE:?}" "${MIX:?}" "${UNPLUGS:?}" "${KILLS:?}" \
 	"${CONNS:?}" "${BIG:?}" "${RBIG:?}" "${SLOW:?}" "${SLOW_BYTES:?}" \
-	"${TT:?}"
+	"${FLOOD:?}" "${TT:?}"
 rc=0
 
 GUEST_TAG=usb_vsock-stress
@@ -673,6 +673,26 @@ orphan_flood() {
 	viol_end most && dev0_recovers && dev1_ok
 }
 
+# user_connect_flood SECONDS: the hostile user connect()s to dev1's echo
+# service from 4 threads without waiting and closes each socket at once
+# (a Connect and a Reset each, or nothing when the close withdraws a
+# Connect still queued), for SECONDS. The device keeps reading, so the
+# link is not wedged: the victim connects and its transfer completes, and
+# dev1 never resynchronizes (which would reset everyone).
+user_connect_flood() {
+	s0=$(stat1 resyncs)
+	spawn /tmp/flood.log $TOOL user $HOG_UID flood "$(cid1)" 5001 4 "$1"
+	fpid=$spawned
+	sleep 1
+	victim
+	st=$?
+	wait $fpid || st=1
+	f=$(cat /tmp/flood.log)
+	echo "$f; victim $victim_rate; resyncs $s0 -> $(stat1 resyncs)"
+	say "connect flood: $f; victim $victim_rate"
+	[ $st -eq 0 ] && [ "$(stat1 resyncs)" = "$s0" ] && dev1_ok
+}
+
 many_conns() {
 	$TOOL many "$1" "$(cid0)" 5001 4096
 }
@@ -912,6 +932,7 @@ t user_tiny_buffer user_tiny_buffer
 t user_huge_buffer user_big_buffers 2 16777216
 t user_link_cap user_big_buffers 4 1048576
 t user_ignored_pause user_ignored_pause
+t user_connect_flood user_connect_flood "$FLOOD"
 t receive_big $TOOL source "$(cid0)" 5003 "$RBIG"
 t send_big_dev1 big_done
 touch /tmp/bg.stop

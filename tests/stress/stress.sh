@@ -55,6 +55,7 @@ if [ "$mode" = long ]; then
 	RBIG=67108864
 	SLOW=16
 	SLOW_BYTES=1048576
+	FLOOD=30
 	TT=86400
 	EOC
 	timeout=${VM_TIMEOUT:-86400}
@@ -70,6 +71,7 @@ else
 	RBIG=4194304
 	SLOW=4
 	SLOW_BYTES=393216
+	FLOOD=30
 	TT=300
 	EOC
 	timeout=${VM_TIMEOUT:-1800}

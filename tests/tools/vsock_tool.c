@@ -47,6 +47,12 @@
  *                                          and print "hog: N bytes, then
  *                                          END" (END: an errno name such
  *                                          as ENOBUFS, eof, or open)
+ *   vsock_tool flood CID PORT THREADS SECONDS
+ *                                          THREADS threads connect() to
+ *                                          CID:PORT without waiting and
+ *                                          close at once, for SECONDS;
+ *                                          prints "flood: N connect()s,
+ *                                          E ENOBUFS, O other errors"
  *   vsock_tool user UID COMMAND ARG...     run COMMAND with uid and gid
  *                                          UID and no groups
  *   vsock_tool adopt PORT                  accept one connection, close
@@ -959,6 +965,80 @@ static int cmd_usbreset(int argc, char **argv)
 	return 0;
 }
 
+struct flood {
+	unsigned int cid;
+	unsigned int port;
+	time_t end;
+	unsigned long n;
+	unsigned long nobufs;
+	unsigned long other;
+	int first_err;
+};
+
+static void *flood_thread(void *arg)
+{
+	struct flood *f = arg;
+	struct sockaddr_vm sa = {
+		.svm_family = AF_VSOCK,
+		.svm_cid = f->cid,
+		.svm_port = f->port,
+	};
+	int fd;
+
+	while (time(NULL) < f->end) {
+		fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			    0);
+		if (fd < 0) {
+			f->first_err = f->first_err ? f->first_err : errno;
+			f->other++;
+			continue;
+		}
+		f->n++;
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) &&
+		    errno != EINPROGRESS) {
+			if (errno == ENOBUFS) {
+				f->nobufs++;
+			} else {
+				f->first_err = f->first_err ? f->first_err :
+					       errno;
+				f->other++;
+			}
+		}
+		close(fd);
+	}
+	return NULL;
+}
+
+static int cmd_flood(int argc, char **argv)
+{
+	unsigned int i, n = strtoul(argv[2], NULL, 0);
+	struct flood f[64] = { 0 }, sum = { 0 };
+	pthread_t th[64];
+
+	(void)argc;
+	if (!n || n > 64)
+		return fail("1 to 64 threads");
+	for (i = 0; i < n; i++) {
+		f[i].cid = strtoul(argv[0], NULL, 0);
+		f[i].port = strtoul(argv[1], NULL, 0);
+		f[i].end = time(NULL) + strtoul(argv[3], NULL, 0);
+		if (pthread_create(&th[i], NULL, flood_thread, &f[i]))
+			return fail("pthread_create");
+	}
+	for (i = 0; i < n; i++) {
+		pthread_join(th[i], NULL);
+		sum.n += f[i].n;
+		sum.nobufs += f[i].nobufs;
+		sum.other += f[i].other;
+		if (!sum.first_err)
+			sum.first_err = f[i].first_err;
+	}
+	printf("flood: %lu connect()s, %lu ENOBUFS, %lu other errors%s%s\n",
+	       sum.n, sum.nobufs, sum.other, sum.other ? ", first: " : "",
+	       sum.other ? strerror(sum.first_err) : "");
+	return 0;
+}
+
 static int cmd_user(int argc, char **argv);
 
 static const struct {
@@ -977,6 +1057,7 @@ static const struct {
 	{ "shutrd", 5, cmd_shutrd },
 	{ "hog", 5, cmd_hog },
 	{ "user", 2, cmd_user },
+	{ "flood", 4, cmd_flood },
 	{ "adopt", 1, cmd_adopt },
 	{ "refused", 3, cmd_refused },
 	{ "timeout", 3, cmd_timeout },

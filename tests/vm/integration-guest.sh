@@ -427,10 +427,10 @@ odd_packets() {
 }
 
 # quad_in_use: a connection the device opened keeps its ports after the
-# host's listener closed. A socket bound to the freed port connect()s to
-# the same device port: EADDRINUSE at once, nothing reaches the device
-# (emu_clean would count a duplicate Connect), and the first connection
-# is still open at both ends.
+# host's listener closed. Another user (uid 65534) binds the freed port
+# and connect()s to the same device port: EADDRINUSE at once, nothing
+# reaches the device (emu_clean would count a duplicate Connect), and the
+# first user's connection is still open at both ends.
 quad_in_use() {
 	c=$(cat "$(intf 2)/cid")
 	spawn /tmp/adopt.log $TOOL adopt 7002
@@ -439,7 +439,7 @@ quad_in_use() {
 	out=$(ctl dev1 connect 7002 echo) || { kill $apid; return 1; }
 	dport=${out##*device_port=}
 	wait_line /tmp/adopt.log $apid adopted 60 &&
-		$TOOL refused "$c" "$dport" 98 7002
+		$TOOL user 65534 refused "$c" "$dport" 98 7002
 	st=$?
 	ctl dev1 conns | tee /tmp/adopt.conns
 	grep -q "state=open dev=$c:$dport host=2:7002 " /tmp/adopt.conns ||
