@@ -52,10 +52,12 @@ static DEFINE_XARRAY_ALLOC(usb_vsock_cids);
  * transfer for USB_VSOCK_TX_STUCK, has stopped reading the link while it
  * keeps us answering (a flood of Connects and Finishes to a listener, say):
  * the link is resynchronized, which ends every connection and empties the
- * queue. A device that still reads is only slower than the local users,
- * who get the backpressure above.
+ * queue. One that reads, but slower than it provokes packets, is stopped
+ * the same way at USB_VSOCK_CTRLQ_HARD, whatever its progress: the queue
+ * never holds more.
  */
 #define USB_VSOCK_CTRLQ_LIMIT		16384
+#define USB_VSOCK_CTRLQ_HARD		(4 * USB_VSOCK_CTRLQ_LIMIT)
 #define USB_VSOCK_TX_STUCK		(10 * HZ)
 
 /**
@@ -163,11 +165,13 @@ static u32 usb_vsock_cid_assign(struct usb_vsock_link *link, u32 want)
 
 /*
  * The device has left USB_VSOCK_CTRLQ_LIMIT packets unread, and every OUT
- * URB has been in flight, none completing, for USB_VSOCK_TX_STUCK. Called
- * with link->ctrl_lock.
+ * URB has been in flight, none completing, for USB_VSOCK_TX_STUCK; or it
+ * has left USB_VSOCK_CTRLQ_HARD unread. Called with link->ctrl_lock.
  */
 static bool usb_vsock_tx_stuck(struct usb_vsock_link *link)
 {
+	if (link->ctrlq_len >= USB_VSOCK_CTRLQ_HARD)
+		return true;
 	return link->ctrlq_len >= USB_VSOCK_CTRLQ_LIMIT &&
 	       !READ_ONCE(link->n_free) &&
 	       time_after(jiffies,

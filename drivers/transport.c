@@ -128,7 +128,7 @@ static int usb_vsock_conn_attach(struct usb_vsock_conn *conn,
 		conn->link = link;
 		conn->addr = *addr;
 		/* The device stays awake while it has connections. */
-		if (list_empty(&link->conns))
+		if (!link->pm_held)
 			link->pm_held = usb_vsock_link_pm_get(link);
 		list_add_tail(&conn->node, &link->conns);
 	}
@@ -836,7 +836,7 @@ static void usb_vsock_recv_listen(struct sock *sk, struct usb_vsock_link *link,
 				NULL, 0)) {
 		usb_vsock_conn_detach(usb_vsock_conn(vchild));
 		release_sock(child);
-		usb_vsock_drop(link, pkt, "cannot send the Accept");
+		usb_vsock_refuse(link, pkt, "cannot send the Accept");
 		sock_put(child);
 		return;
 	}

@@ -223,6 +223,7 @@ enum emu_stat {
 	ST_conns_opened,
 	ST_conns_closed,
 	ST_refused,
+	ST_conn_failed,
 	ST_unanswered,
 	ST_bad_addr_connect,
 	ST_dup_connect,

@@ -340,11 +340,13 @@ static void host_connect(const struct emu_quad *q)
 	}
 	c = conn_new(q, svc, false);
 	if (!c) {
+		stat_inc(ST_conn_failed);
 		queue_pkt(USB_VSOCK_RESET, q, NULL, 0, false);
 		return;
 	}
 	queue_pkt(USB_VSOCK_ACCEPT, q, NULL, 0, false);
 	if (conn_start(c)) {
+		stat_inc(ST_conn_failed);
 		queue_pkt(USB_VSOCK_RESET, q, NULL, 0, false);
 		conn_kill(c);
 	}

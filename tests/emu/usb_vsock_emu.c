@@ -128,6 +128,7 @@ const char *const emu_stat_names[ST_COUNT] = {
 	[ST_conns_opened] = "conns_opened",
 	[ST_conns_closed] = "conns_closed",
 	[ST_refused] = "refused",
+	[ST_conn_failed] = "conn_failed",
 	[ST_unanswered] = "unanswered",
 	[ST_bad_addr_connect] = "bad_addr_connect",
 	[ST_dup_connect] = "dup_connect",
