@@ -53,6 +53,7 @@ int usb_vsock_builder_init(struct usb_vsock_builder *b, size_t size,
 		return -ENOMEM;
 	b->size = size;
 	b->maxp = maxp;
+	b->epoch = 1;
 	return 0;
 }
 EXPORT_SYMBOL_IF_KUNIT(usb_vsock_builder_init);
@@ -218,6 +219,10 @@ EXPORT_SYMBOL_IF_KUNIT(usb_vsock_builder_write);
 /**
  * usb_vsock_builder_write_data() - append stream data as Data packets
  * @b: the builder
+ * @epoch: the session of the connection (usb_vsock_builder_epoch() when
+ *	it began), read under the builder's lock: once the builder was reset,
+ *	or the caller set it to 0 (the connection ended), its data must not
+ *	go out
  * @addr: address quad of the connection
  * @from: the data; advanced past what was written
  * @timeo: as for usb_vsock_builder_write()
@@ -227,9 +232,11 @@ EXPORT_SYMBOL_IF_KUNIT(usb_vsock_builder_write);
  * over two transfers.
  *
  * Return: the number of bytes written if any, else -EAGAIN, -ERESTARTSYS,
- * -ESHUTDOWN (as for usb_vsock_builder_write()) or -EFAULT.
+ * -ESHUTDOWN (as for usb_vsock_builder_write()), -ENOTCONN for an old
+ * *@epoch, or -EFAULT.
  */
 ssize_t usb_vsock_builder_write_data(struct usb_vsock_builder *b,
+				     const u32 *epoch,
 				     const struct usb_vsock_addr *addr,
 				     struct iov_iter *from, long *timeo)
 {
@@ -242,6 +249,8 @@ ssize_t usb_vsock_builder_write_data(struct usb_vsock_builder *b,
 		size_t want, copied;
 
 		ret = builder_wait_room(b, USB_VSOCK_HDR_LEN + 1, false, timeo);
+		if (!ret && READ_ONCE(*epoch) != b->epoch)
+			ret = -ENOTCONN;
 		if (ret)
 			break;
 
@@ -419,11 +428,13 @@ EXPORT_SYMBOL_IF_KUNIT(usb_vsock_builder_kill);
  * @b: the builder
  *
  * For a link that resynchronizes: the packets of the old link must not
- * reach the new one.
+ * reach the new one, and a new session (epoch) begins.
  */
 void usb_vsock_builder_reset(struct usb_vsock_builder *b)
 {
 	spin_lock_irq(&b->lock);
+	/* Never 0, so that no connection's epoch is ever "unset". */
+	b->epoch = b->epoch + 1 ?: 1;
 	b->len = 0;
 	b->sealed = false;
 	b->dead = false;
@@ -431,3 +442,20 @@ void usb_vsock_builder_reset(struct usb_vsock_builder *b)
 	spin_unlock_irq(&b->lock);
 }
 EXPORT_SYMBOL_IF_KUNIT(usb_vsock_builder_reset);
+
+/**
+ * usb_vsock_builder_epoch() - the current session of a builder
+ * @b: the builder
+ *
+ * Return: what usb_vsock_builder_write_data() takes for this session.
+ */
+u32 usb_vsock_builder_epoch(struct usb_vsock_builder *b)
+{
+	u32 epoch;
+
+	spin_lock_irq(&b->lock);
+	epoch = b->epoch;
+	spin_unlock_irq(&b->lock);
+	return epoch;
+}
+EXPORT_SYMBOL_IF_KUNIT(usb_vsock_builder_epoch);

@@ -3,9 +3,11 @@
  * usb_vsock link: the sync handshake, CID assignment, the queue of control
  * packets, and the dispatch of received packets.
  *
- * Lock order: link->mutex, then a socket's lock, then link->conns_lock or
- * link->ctrl_lock, then the builder's lock. link->lock, taken in URB
- * completions, nests inside nothing and holds nothing.
+ * Lock order: link->mutex, then a socket's lock, then a connection's
+ * pause_lock, then link->conns_lock or link->ctrl_lock, then the builder's
+ * lock. link->lock, taken in URB completions, holds nothing; it nests in
+ * conns_lock (usb_vsock_link_kick_rx() when a connection stops holding
+ * reception back).
  */
 
 #include <linux/device.h>
@@ -189,6 +191,7 @@ static void usb_vsock_ctrl_dequeue(struct usb_vsock_link *link,
 }
 
 static int __usb_vsock_link_send(struct usb_vsock_link *link,
+				 const u32 *epoch,
 				 enum usb_vsock_type type,
 				 const struct usb_vsock_addr *addr,
 				 const void *payload, u32 len,
@@ -218,6 +221,10 @@ static int __usb_vsock_link_send(struct usb_vsock_link *link,
 	spin_lock(&link->ctrl_lock);
 	if (READ_ONCE(link->disconnected)) {
 		ret = -ESHUTDOWN;
+	} else if (epoch &&
+		   READ_ONCE(*epoch) != usb_vsock_builder_epoch(&link->tx)) {
+		/* Its connection ended with the session it belonged to. */
+		ret = -ENOTCONN;
 	} else if (list_empty(&link->ctrlq) &&
 		   !usb_vsock_builder_write(&link->tx, type, &ctrl->addr,
 					    ctrl->payload, len, &timeo)) {
@@ -260,6 +267,10 @@ static int __usb_vsock_link_send(struct usb_vsock_link *link,
 /**
  * usb_vsock_link_send() - send a control packet
  * @link: the link
+ * @epoch: the link session the packet's connection belongs to
+ *	(usb_vsock_builder_epoch() of @link->tx when it began), read under
+ *	the lock that orders the packet; the caller sets it to 0 when the
+ *	connection ends. NULL: the current session
  * @type: packet type
  * @addr: address quad, or NULL for all zeroes
  * @payload: @len bytes
@@ -270,23 +281,29 @@ static int __usb_vsock_link_send(struct usb_vsock_link *link,
  * it fits and nothing waits before it, else into the control queue, which
  * the transmit thread drains ahead of data. Data waits while the queue is
  * not empty, so a control packet is never overtaken by data queued after
- * it (an Accept by the first Data of its connection, say).
+ * it (an Accept by the first Data of its connection, say). A packet of an
+ * older session is refused: once the link resynchronized, its quad means
+ * nothing to the device any more, or another connection's.
  *
  * Return: 0, -ENOBUFS when the packet was refused (a reply while too many
  * wait, or any packet once the device stopped reading, which also has the
- * link resynchronized), -ENOMEM, or -ESHUTDOWN when the link is going away.
+ * link resynchronized), -ENOTCONN for an older session or an ended
+ * connection, -ENOMEM, or
+ * -ESHUTDOWN when the link is going away.
  */
-int usb_vsock_link_send(struct usb_vsock_link *link, enum usb_vsock_type type,
+int usb_vsock_link_send(struct usb_vsock_link *link, const u32 *epoch,
+			enum usb_vsock_type type,
 			const struct usb_vsock_addr *addr, const void *payload,
 			u32 len, enum usb_vsock_ctrl_prio prio)
 {
-	return __usb_vsock_link_send(link, type, addr, payload, len, prio,
-				     NULL);
+	return __usb_vsock_link_send(link, epoch, type, addr, payload, len,
+				     prio, NULL);
 }
 
 /**
  * usb_vsock_link_connect() - send the Connect of a local connect()
  * @link: the link
+ * @epoch: as for usb_vsock_link_send()
  * @addr: the connection's quad
  * @queued: set to the packet while it waits in the control queue, and
  *	back to NULL when it leaves, so that usb_vsock_link_cancel() can
@@ -294,12 +311,12 @@ int usb_vsock_link_send(struct usb_vsock_link *link, enum usb_vsock_type type,
  *
  * Return: as usb_vsock_link_send().
  */
-int usb_vsock_link_connect(struct usb_vsock_link *link,
+int usb_vsock_link_connect(struct usb_vsock_link *link, const u32 *epoch,
 			   const struct usb_vsock_addr *addr,
 			   struct usb_vsock_ctrl **queued)
 {
-	return __usb_vsock_link_send(link, USB_VSOCK_CONNECT, addr, NULL, 0,
-				     USB_VSOCK_CTRL_MUST, queued);
+	return __usb_vsock_link_send(link, epoch, USB_VSOCK_CONNECT, addr,
+				     NULL, 0, USB_VSOCK_CTRL_MUST, queued);
 }
 
 /**
@@ -393,7 +410,7 @@ static void usb_vsock_send_sync(struct usb_vsock_link *link, u32 device_cid,
 		.host_cid = USB_VSOCK_CID_HOST,
 	};
 
-	usb_vsock_link_send(link, USB_VSOCK_SYNC, &addr, version,
+	usb_vsock_link_send(link, NULL, USB_VSOCK_SYNC, &addr, version,
 			    USB_VSOCK_VERSION_LEN, USB_VSOCK_CTRL_MUST);
 }
 
@@ -418,15 +435,36 @@ static void usb_vsock_sync_send(struct usb_vsock_link *link)
 }
 
 /*
+ * Begin a new session: what was queued for the old one is dropped, and
+ * from here on its connections can queue nothing (their epoch is old).
+ * Both under ctrl_lock, so that the transmit thread cannot move a packet
+ * of the old session into the builder in between.
+ */
+static void usb_vsock_new_epoch(struct usb_vsock_link *link)
+{
+	struct usb_vsock_ctrl *ctrl, *tmp;
+	LIST_HEAD(purge);
+
+	spin_lock(&link->ctrl_lock);
+	usb_vsock_builder_reset(&link->tx);
+	list_for_each_entry_safe(ctrl, tmp, &link->ctrlq, node) {
+		usb_vsock_ctrl_dequeue(link, ctrl);
+		list_add_tail(&ctrl->node, &purge);
+	}
+	spin_unlock(&link->ctrl_lock);
+	list_for_each_entry_safe(ctrl, tmp, &purge, node)
+		kfree(ctrl);
+}
+
+/*
  * End the connections of the old link: nothing queued for it may reach
  * the new one. Called with link->mutex, from rx_work or probe.
  */
 static void usb_vsock_link_down(struct usb_vsock_link *link)
 {
 	usb_vsock_set_state(link, USB_VSOCK_SYNCING);
+	usb_vsock_new_epoch(link);
 	usb_vsock_transport_reset_link(link);
-	usb_vsock_ctrlq_purge(link);
-	usb_vsock_builder_reset(&link->tx);
 }
 
 /* Start a handshake from scratch. Called with link->mutex, from rx_work. */
@@ -600,6 +638,7 @@ void usb_vsock_link_init(struct usb_vsock_link *link)
 	INIT_LIST_HEAD(&link->ctrlq);
 	spin_lock_init(&link->conns_lock);
 	INIT_LIST_HEAD(&link->conns);
+	INIT_LIST_HEAD(&link->accepts);
 }
 
 /**
@@ -699,7 +738,7 @@ void usb_vsock_link_recv(struct usb_vsock_link *link,
 		return;
 	case USB_VSOCK_ECHO:
 		/* Answered in any state, the handshake included. */
-		usb_vsock_link_send(link, USB_VSOCK_ECHO_REPLY, &pkt->addr,
+		usb_vsock_link_send(link, NULL, USB_VSOCK_ECHO_REPLY, &pkt->addr,
 				    pkt->payload, pkt->len, USB_VSOCK_CTRL_REPLY);
 		return;
 	case USB_VSOCK_ECHO_REPLY:

@@ -58,6 +58,7 @@ static void usb_vsock_link_release(struct kref *kref)
 	kfree(link->out_free);
 	usb_vsock_parser_destroy(&link->rx);
 	usb_vsock_builder_destroy(&link->tx);
+	usb_put_intf(link->intf);
 	usb_put_dev(link->udev);
 	kfree(link);
 }
@@ -599,7 +600,8 @@ static int usb_vsock_probe(struct usb_interface *intf,
 		return -ENOMEM;
 	kref_init(&link->kref);
 	link->udev = usb_get_dev(interface_to_usbdev(intf));
-	link->intf = intf;
+	/* Every log line names it, and the link can outlive disconnect. */
+	link->intf = usb_get_intf(intf);
 	link->in_pipe = usb_rcvbulkpipe(link->udev, usb_endpoint_num(in));
 	link->out_pipe = usb_sndbulkpipe(link->udev, usb_endpoint_num(out));
 	link->in_maxp = usb_endpoint_maxp(in);

@@ -27,6 +27,8 @@
  *	for them, so bulk data cannot starve control packets
  * @sealed: @buf ends with a Sync, which must end its transfer
  * @dead: the link is going away; every waiter fails
+ * @epoch: the link session the packets written belong to; a reset begins
+ *	the next one, and stream data written for an older one is refused
  * @carries: transfers whose end was moved to the next one (see
  *	usb_vsock_builder_take())
  * @packets: packets written
@@ -42,6 +44,7 @@ struct usb_vsock_builder {
 	unsigned int prio_waiting;
 	bool sealed;
 	bool dead;
+	u32 epoch;
 	u64 carries;
 	u64 packets;
 };
@@ -54,6 +57,7 @@ int usb_vsock_builder_write(struct usb_vsock_builder *b,
 			    const struct usb_vsock_addr *addr,
 			    const void *payload, u32 len, long *timeo);
 ssize_t usb_vsock_builder_write_data(struct usb_vsock_builder *b,
+				     const u32 *epoch,
 				     const struct usb_vsock_addr *addr,
 				     struct iov_iter *from, long *timeo);
 size_t usb_vsock_builder_data_room(struct usb_vsock_builder *b);
@@ -62,5 +66,6 @@ long usb_vsock_builder_wait_data(struct usb_vsock_builder *b, long timeout);
 bool usb_vsock_builder_bad_len(const struct usb_vsock_builder *b, size_t len);
 void usb_vsock_builder_kill(struct usb_vsock_builder *b);
 void usb_vsock_builder_reset(struct usb_vsock_builder *b);
+u32 usb_vsock_builder_epoch(struct usb_vsock_builder *b);
 
 #endif /* _USB_VSOCK_BUILDER_H */

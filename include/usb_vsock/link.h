@@ -122,9 +122,12 @@ struct usb_vsock_stats {
  *	version 0 only, for rx_stall_ms at most)
  * @rx_work: parses completed IN URBs and dispatches the packets; delayed
  *	only to retry IN URBs that could not be submitted
- * @conns_lock: protects @conns and @pm_held
+ * @conns_lock: protects @conns, @pm_held, @accepts, @n_accepts and the
+ *	connections' inboxes
  * @conns: connections attached to this link
  * @pm_held: @conns holds a runtime PM reference (usb_vsock_link_pm_get())
+ * @accepts: the device's Connects waiting for their listeners (transport.c)
+ * @n_accepts: entries in @accepts
  * @stats: counters
  */
 struct usb_vsock_link {
@@ -176,6 +179,8 @@ struct usb_vsock_link {
 	spinlock_t conns_lock;	/* see above */
 	struct list_head conns;
 	bool pm_held;
+	struct list_head accepts;
+	unsigned int n_accepts;
 
 	struct usb_vsock_stats stats;
 };
@@ -228,10 +233,11 @@ enum usb_vsock_ctrl_prio {
 
 struct usb_vsock_ctrl;
 
-int usb_vsock_link_send(struct usb_vsock_link *link, enum usb_vsock_type type,
+int usb_vsock_link_send(struct usb_vsock_link *link, const u32 *epoch,
+			enum usb_vsock_type type,
 			const struct usb_vsock_addr *addr, const void *payload,
 			u32 len, enum usb_vsock_ctrl_prio prio);
-int usb_vsock_link_connect(struct usb_vsock_link *link,
+int usb_vsock_link_connect(struct usb_vsock_link *link, const u32 *epoch,
 			   const struct usb_vsock_addr *addr,
 			   struct usb_vsock_ctrl **queued);
 bool usb_vsock_link_cancel(struct usb_vsock_link *link,

@@ -477,8 +477,8 @@ static void usb_vsock_test_builder_split(struct kunit *test)
 	iov_iter_kvec(&iter, ITER_SOURCE, &kv, 1, total);
 	while (iov_iter_count(&iter)) {
 		long timeo = 0;
-		ssize_t n = usb_vsock_builder_write_data(&f->b, NULL, &iter,
-							 &timeo);
+		ssize_t n = usb_vsock_builder_write_data(&f->b, &f->b.epoch,
+							 NULL, &iter, &timeo);
 		const u8 *buf;
 		size_t len;
 
@@ -629,7 +629,8 @@ static ssize_t send_data(struct bfix *f, const struct usb_vsock_addr *addr,
 	for (i = 0; i < n; i++)
 		src[i] = conn_byte(addr->device_port, cn->sent + i);
 	iov_iter_kvec(&iter, ITER_SOURCE, &kv, 1, n);
-	done = usb_vsock_builder_write_data(&f->b, addr, &iter, &timeo);
+	done = usb_vsock_builder_write_data(&f->b, &f->b.epoch, addr, &iter,
+					    &timeo);
 	if (done > 0)
 		cn->sent += done;
 	return done;
@@ -760,8 +761,8 @@ static int write_data_all(struct writer *w)
 
 	iov_iter_kvec(&iter, ITER_SOURCE, &kv, 1, w->len);
 	while (iov_iter_count(&iter)) {
-		n = usb_vsock_builder_write_data(&w->f->b, &w->addr, &iter,
-						 &timeo);
+		n = usb_vsock_builder_write_data(&w->f->b, &w->f->b.epoch,
+						 &w->addr, &iter, &timeo);
 		if (n < 0)
 			return n;
 	}
@@ -877,8 +878,11 @@ static void usb_vsock_test_builder_kill(struct kunit *test)
 		.payload = pad, .len = sizeof(pad),
 	};
 	struct writer sub = { .f = f, .fn = wait_data_fn };
+	struct kvec kv = { pad, 16 };
+	struct iov_iter iter;
 	const u8 *buf;
 	long timeo = 0;
+	u32 epoch;
 
 	writer_start(test, &sub);
 	expect_asleep(test, &sub, &f->b.data_wq, ASLEEP_WAIT,
@@ -901,13 +905,27 @@ static void usb_vsock_test_builder_kill(struct kunit *test)
 						      NULL, NULL, 0, &timeo),
 			-ESHUTDOWN);
 
-	/* Reset drops what was queued for the old link. */
+	/*
+	 * Reset drops what was queued for the old link, and the stream data
+	 * of its connections is refused from then on.
+	 */
+	epoch = usb_vsock_builder_epoch(&f->b);
 	usb_vsock_builder_reset(&f->b);
+	KUNIT_EXPECT_NE(test, usb_vsock_builder_epoch(&f->b), epoch);
+	KUNIT_EXPECT_EQ(test, take(f, &buf), (size_t)0);
+	iov_iter_kvec(&iter, ITER_SOURCE, &kv, 1, kv.iov_len);
+	KUNIT_EXPECT_EQ(test, usb_vsock_builder_write_data(&f->b, &epoch, NULL,
+							   &iter, &timeo),
+			(ssize_t)-ENOTCONN);
 	KUNIT_EXPECT_EQ(test, take(f, &buf), (size_t)0);
 	KUNIT_EXPECT_EQ(test, usb_vsock_builder_write(&f->b, USB_VSOCK_RESET,
 						      NULL, NULL, 0, &timeo),
 			0);
 	KUNIT_EXPECT_EQ(test, take(f, &buf), (size_t)USB_VSOCK_HDR_LEN);
+	epoch = usb_vsock_builder_epoch(&f->b);
+	KUNIT_EXPECT_EQ(test, usb_vsock_builder_write_data(&f->b, &epoch, NULL,
+							   &iter, &timeo),
+			(ssize_t)kv.iov_len);
 }
 
 /* What has_space() reports must match what write_data() then takes. */
@@ -926,8 +944,8 @@ static void usb_vsock_test_builder_data_room(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, usb_vsock_builder_data_room(&f->b),
 			(size_t)256 - 124 - USB_VSOCK_HDR_LEN);
 	iov_iter_kvec(&iter, ITER_SOURCE, &kv, 1, sizeof(pad));
-	KUNIT_EXPECT_EQ(test, usb_vsock_builder_write_data(&f->b, NULL, &iter,
-							   &timeo),
+	KUNIT_EXPECT_EQ(test, usb_vsock_builder_write_data(&f->b, &f->b.epoch,
+							   NULL, &iter, &timeo),
 			(ssize_t)(256 - 124 - USB_VSOCK_HDR_LEN));
 	KUNIT_EXPECT_EQ(test, usb_vsock_builder_data_room(&f->b), (size_t)0);
 	KUNIT_EXPECT_EQ(test, take(f, &buf), (size_t)256);

@@ -13,7 +13,7 @@
 # marker, which the host counts as a failure.
 : "${PARSE:?}" "${HOSTILE:?}" "${MIX:?}" "${UNPLUGS:?}" "${KILLS:?}" \
 	"${CONNS:?}" "${BIG:?}" "${RBIG:?}" "${SLOW:?}" "${SLOW_BYTES:?}" \
-	"${FLOOD:?}" "${TT:?}"
+	"${FLOOD:?}" "${HELD:?}" "${TT:?}"
 rc=0
 
 GUEST_TAG=usb_vsock-stress
@@ -148,6 +148,9 @@ viol_end() {
 		d=$(delta /tmp/viol.0 /tmp/viol.1 $c)
 		[ "$d" -eq 0 ] || { echo "dev0: $c +$d"; ve=1; }
 	done
+	# Which one, in the emulator's words (its log, guest-lib.sh).
+	[ "$(delta /tmp/viol.0 /tmp/viol.1 proto_errors)" -eq 0 ] ||
+		grep -E "PROTOCOL ERROR|protocol error" /tmp/dev0.log | tail -n 3
 	echo "dev0: stray_pkts +$vs, Accept/Reset/Finish received +$vr ($1)"
 	echo $(($(cat /tmp/dev0.stray) + vs)) > /tmp/dev0.stray
 	return $ve
@@ -673,6 +676,46 @@ orphan_flood() {
 	viol_end most && dev0_recovers && dev1_ok
 }
 
+# user_held_lock N: the hostile user asks dev1's source service for data
+# on N sockets and keeps each locked (a write() blocked in a page fault
+# that userfaultfd leaves unserved, as a FUSE mapping would): the device
+# is paused for each, none is reset, and the victim's transfer on the same
+# device keeps moving. Then they let go; their writes go through.
+user_held_lock() {
+	echo 1 > /proc/sys/vm/unprivileged_userfaultfd || return 1
+	o0=$(stat1 rx_overruns)
+	p0=$(ctl dev1 get paused_by_host)
+	rm -f /tmp/held.done /tmp/held*.log
+	held_pids=
+	st=0
+	k=0
+	while [ $k -lt "$1" ] && [ $st -eq 0 ]; do
+		spawn "/tmp/held$k.log" $TOOL user $HOG_UID hold "$(cid1)" \
+			5003 /tmp/held.done 67108864
+		held_pids="$held_pids $spawned"
+		wait_line "/tmp/held$k.log" $spawned holding 60 || st=1
+		k=$((k + 1))
+	done
+	if [ $st -eq 0 ] &&
+	   ! wait_for 60 emu_ge dev1 paused_by_host $((p0 + $1)); then
+		echo "not every held socket's connection was paused"
+		st=1
+	fi
+	q=$(stat1 rx_queued)
+	[ $st -eq 0 ] && { victim || st=1; }
+	touch /tmp/held.done
+	for p in $held_pids; do
+		wait "$p"
+	done
+	cat /tmp/held*.log
+	w=$(grep -c "^write: 4096" /tmp/held*.log | awk -F: '{ n += $NF } END { print n }')
+	o=$(($(stat1 rx_overruns) - o0))
+	echo "$1 held sockets holding $q bytes; victim $victim_rate;" \
+		"$o connections reset; $w writes went through"
+	say "held locks: $1 sockets; victim $victim_rate; $o reset"
+	[ $st -eq 0 ] && [ $o -eq 0 ] && [ "$w" -eq "$1" ] && dev1_ok
+}
+
 # user_connect_flood SECONDS: the hostile user connect()s to dev1's echo
 # service from 4 threads without waiting and closes each socket at once
 # (a Connect and a Reset each, or nothing when the close withdraws a
@@ -947,6 +990,7 @@ t user_huge_buffer user_big_buffers 2 16777216
 t user_link_cap user_big_buffers 4 1048576
 t user_ignored_pause user_ignored_pause
 t user_connect_flood user_connect_flood "$FLOOD"
+t user_held_lock user_held_lock "$HELD"
 t receive_big $TOOL source "$(cid0)" 5003 "$RBIG"
 t send_big_dev1 big_done
 touch /tmp/bg.stop

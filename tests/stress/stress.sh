@@ -56,6 +56,7 @@ if [ "$mode" = long ]; then
 	SLOW=16
 	SLOW_BYTES=1048576
 	FLOOD=30
+	HELD=64
 	TT=86400
 	EOC
 	timeout=${VM_TIMEOUT:-86400}
@@ -72,6 +73,7 @@ else
 	SLOW=4
 	SLOW_BYTES=393216
 	FLOOD=30
+	HELD=8
 	TT=300
 	EOC
 	timeout=${VM_TIMEOUT:-1800}

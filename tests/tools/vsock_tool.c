@@ -53,6 +53,16 @@
  *                                          close at once, for SECONDS;
  *                                          prints "flood: N connect()s,
  *                                          E ENOBUFS, O other errors"
+ *   vsock_tool hold CID PORT DONE [COUNT]  connect (and ask the source
+ *                                          service for COUNT bytes), then
+ *                                          write() a page that
+ *                                          userfaultfd leaves unfilled:
+ *                                          the writer blocks in the page
+ *                                          fault with its socket locked;
+ *                                          print "holding" once it does,
+ *                                          fill the page once file DONE
+ *                                          exists, and print "write: N"
+ *                                          or "write: ERRNO-NAME"
  *   vsock_tool user UID COMMAND ARG...     run COMMAND with uid and gid
  *                                          UID and no groups
  *   vsock_tool adopt PORT                  accept one connection, close
@@ -92,13 +102,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <grp.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/types.h>
+#include <linux/userfaultfd.h>
 #include <linux/usbdevice_fs.h>
 #include <linux/vm_sockets.h>
 
@@ -1039,6 +1052,100 @@ static int cmd_flood(int argc, char **argv)
 	return 0;
 }
 
+struct hold {
+	int fd;
+	void *page;
+	size_t len;
+	ssize_t ret;
+	int err;
+};
+
+static void *hold_write(void *arg)
+{
+	struct hold *h = arg;
+
+	h->ret = write(h->fd, h->page, h->len);
+	h->err = errno;
+	return NULL;
+}
+
+/* A page whose first touch blocks until UFFDIO_COPY fills it, or -1. */
+static int hold_page(struct hold *h)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	int uffd = syscall(SYS_userfaultfd, O_CLOEXEC);
+
+	if (uffd < 0)
+		return fail("userfaultfd (vm.unprivileged_userfaultfd?)");
+	h->len = sysconf(_SC_PAGESIZE);
+	h->page = mmap(NULL, h->len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (h->page == MAP_FAILED)
+		return fail("mmap");
+	reg.range.start = (unsigned long)h->page;
+	reg.range.len = h->len;
+	if (ioctl(uffd, UFFDIO_API, &api) || ioctl(uffd, UFFDIO_REGISTER, &reg))
+		return fail("userfaultfd setup");
+	return uffd;
+}
+
+/*
+ * Hold a socket's lock from userspace for as long as we like: the vsock
+ * core locks the socket for write(), and the driver copies the data in
+ * with it locked, so a page fault on the buffer blocks with the lock held.
+ * A FUSE mapping does the same for any user; userfaultfd is simpler.
+ */
+static int cmd_hold(int argc, char **argv)
+{
+	struct uffdio_copy copy = { 0 };
+	struct hold h = { 0 };
+	struct uffd_msg msg;
+	pthread_t t;
+	__u8 *fill;
+	int uffd;
+
+	uffd = hold_page(&h);
+	if (uffd < 0)
+		return 1;
+	h.fd = vconnect(atoi(argv[0]), atoi(argv[1]));
+	if (h.fd < 0)
+		return fail("connect");
+	if (argc > 3) {
+		__u8 hdr[8];
+
+		vt_put_le64(hdr, strtoull(argv[3], NULL, 0));
+		if (write_all(h.fd, hdr, sizeof(hdr)))
+			return fail("write count");
+	}
+	if (pthread_create(&t, NULL, hold_write, &h))
+		return fail("pthread_create");
+	if (read(uffd, &msg, sizeof(msg)) != sizeof(msg) ||
+	    msg.event != UFFD_EVENT_PAGEFAULT)
+		return fail("userfaultfd read");
+	printf("holding\n");
+	fflush(stdout);
+	while (access(argv[2], F_OK))
+		usleep(100000);
+
+	fill = malloc(h.len);
+	if (!fill)
+		return fail("malloc");
+	vt_pattern_fill(fill, h.len, 0);
+	copy.dst = (unsigned long)h.page;
+	copy.src = (unsigned long)fill;
+	copy.len = h.len;
+	if (ioctl(uffd, UFFDIO_COPY, &copy))
+		return fail("UFFDIO_COPY");
+	pthread_join(t, NULL);
+	if (h.ret < 0)
+		printf("write: %s\n", strerrorname_np(h.err));
+	else
+		printf("write: %zd\n", h.ret);
+	close(h.fd);
+	return 0;
+}
+
 static int cmd_user(int argc, char **argv);
 
 static const struct {
@@ -1057,6 +1164,7 @@ static const struct {
 	{ "shutrd", 5, cmd_shutrd },
 	{ "hog", 5, cmd_hog },
 	{ "user", 2, cmd_user },
+	{ "hold", 3, cmd_hold },
 	{ "flood", 4, cmd_flood },
 	{ "adopt", 1, cmd_adopt },
 	{ "refused", 3, cmd_refused },

@@ -296,6 +296,64 @@ uevent_on_sync() {
 	[ $st -eq 0 ] && grep -q "^$want\$" /tmp/uevents
 }
 
+# hold N PORT [COUNT]: as an unprivileged user, connect to dev0's PORT
+# (asking the source service for COUNT bytes) and keep the socket locked:
+# write() from a page that userfaultfd leaves unfilled until
+# /tmp/holdN.done exists (vsock_tool hold); $spawned.
+hold() {
+	rm -f "/tmp/hold$1.done"
+	spawn "/tmp/hold$1.log" $TOOL user 65534 hold "$CID" "$2" \
+		"/tmp/hold$1.done" $3
+	wait_line "/tmp/hold$1.log" "$spawned" holding 60
+}
+
+# The host paused the source connection of dev0 that sends to a socket.
+source_paused() { ctl dev0 conns | grep -q "svc=source.*host_paused=1"; }
+
+# held_lock: a socket whose owner keeps it locked for as long as it likes
+# (a write() blocked in a page fault, as a FUSE mapping allows any user)
+# costs nobody else. While one is held the device sends to it: the host
+# pauses that connection, and the link serves the others. The device
+# resyncs while one is held, and is unplugged while another is: the link
+# comes back, and the driver lets go of the device, at once. The held
+# write()s then end: the first with its 4096 bytes written, the others
+# with ECONNRESET.
+held_lock() {
+	echo 1 > /proc/sys/vm/unprivileged_userfaultfd || return 1
+	hold 3 5003 16777216 || return 1
+	h3=$spawned
+	wait_for 60 source_paused && echo "paused the held socket's source" &&
+		$TOOL echo "$CID" 5001 5000
+	st=$?
+	touch /tmp/hold3.done
+	wait $h3
+	cat /tmp/hold3.log
+	grep -q "^write: 4096" /tmp/hold3.log || st=1
+	[ $st -eq 0 ] || return 1
+	hold 1 5001 || return 1
+	h1=$spawned
+	n=$(ctl dev0 get syncs)
+	ctl dev0 resync && ctl dev0 wait-sync 30 $((n + 1)) &&
+		wait_for 30 iface_up 1 && $TOOL echo "$CID" 5001 5000 &&
+		echo "resynced with a socket held" && hold 2 5001
+	st=$?
+	h2=$spawned
+	if [ $st -eq 0 ]; then
+		ctl dev0 unplug && wait_for 30 test ! -e "$DRV/1-1:1.0" &&
+			echo "unplugged with a socket held"
+		st=$?
+		ctl dev0 replug && ctl dev0 wait-sync 30 &&
+			wait_for 30 iface_up 1 || st=1
+	fi
+	touch /tmp/hold1.done /tmp/hold2.done
+	wait $h1 || st=1
+	[ "$h2" != "$h1" ] && { wait $h2 || st=1; }
+	cat /tmp/hold1.log /tmp/hold2.log 2> /dev/null
+	grep -q "^write: ECONNRESET" /tmp/hold1.log &&
+		grep -q "^write: ECONNRESET" /tmp/hold2.log || st=1
+	[ $st -eq 0 ] && $TOOL echo "$(cat "$(intf 1)/cid")" 5001 5000
+}
+
 # dev1 never sends zero-length packets: transfers of 512 bytes (a 488-byte
 # echo) must not wait in a half-filled URB.
 two_devices() {
@@ -687,6 +745,8 @@ t unplug_mid_transfer unplug_mid_transfer
 CID=$(cat "$(intf 1)/cid")
 t resync_mid_stream resync_mid_stream
 t uevent_on_sync uevent_on_sync
+t held_lock held_lock
+CID=$(cat "$(intf 1)/cid")
 t two_devices two_devices
 # Before an emulator goes, it must have counted no protocol violation
 # (guest-lib.sh, emu_clean).
