@@ -347,8 +347,8 @@ struct emu {
 	__u64 hostile_rng;
 	__u32 hostile_port;
 	bool hostile_yield;
-	/* A forged Sync went out since the handshake began. */
-	bool forged_sync_in_handshake;
+	/* When the last forged Sync went out (now_ms()), or 0. */
+	long long forged_sync_ms;
 
 	/* --generation and --slow-start (link.c, aio.c, gadget.c). */
 	long long svc_start_ms;	/* the service runs from then on */

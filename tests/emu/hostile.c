@@ -22,9 +22,10 @@
  * Each transfer counts in hostile_transfers; "get hostile_left" shows what
  * is left; the device answers the host's resyncs as usual meanwhile. The
  * host cannot tell a forged Sync from the device's answer, so it may
- * confirm a version the device did not agree on: then the device restarts
- * the link (forged_sync_restarts) rather than wait for a Sync, since its
- * real answer may never reach the host (link.c, final_sync()).
+ * confirm a version the device did not agree on, up to FORGED_SYNC_MS
+ * after the forged Sync went out: then the device restarts the link
+ * (forged_sync_restarts) rather than wait for a Sync, since its real
+ * answer may never reach the host (link.c, final_sync()).
  *
  * Each Connect of connect mode has a device port of its own, so that the
  * host must answer every one (a duplicate of a live connection's quad
@@ -374,14 +375,9 @@ bool hostile_transfer(__u8 *out, size_t *len)
 	*len = build(m, out);
 	host_view_transfer(out, *len);
 	emu.hostile_seq++;
-	/*
-	 * Only these hold Syncs the host may take. Those written before
-	 * the handshake began reach the host ahead of the first Echo probe
-	 * (transfers go out in order), so their answers find the device
-	 * still probing, which ignores them.
-	 */
+	/* Only these hold Syncs the host may take (link.c, final_sync()). */
 	if (m == HM_SYNC)
-		emu.forged_sync_in_handshake = true;
+		emu.forged_sync_ms = now_ms();
 	stat_inc(ST_hostile_transfers);
 	if (!--emu.hostile_left) {
 		emu_log("hostile %s: %llu transfers sent\n",

@@ -21,6 +21,11 @@
 #define HDR		USB_VSOCK_HDR_LEN
 #define MTU		USB_VSOCK_MTU
 #define PROBE_MS	100
+/*
+ * How long after a forged Sync the host may still answer it: behind a
+ * control queue full of replies to a hostile flood, seconds.
+ */
+#define FORGED_SYNC_MS	60000
 
 const char *link_state_name(enum link_state ls)
 {
@@ -255,7 +260,6 @@ static void start_handshake(const __u8 *payload, __u32 plen)
 	memcpy(emu.magic, payload, plen);
 	emu.magic_len = plen;
 	emu.ls = LS_ECHO;
-	emu.forged_sync_in_handshake = false;
 	emu.probes_left = emu.o.echo_probes;
 	emu_dbg("got Sync version %d, agreeing on %d\n", v, emu.agreed);
 	if (emu.probes_left > 0)
@@ -288,11 +292,15 @@ static void final_sync(const struct emu_quad *q, const __u8 *payload,
 		start_handshake(payload, plen);
 		return;
 	}
-	if (v != emu.agreed && emu.forged_sync_in_handshake) {
+	if (v != emu.agreed && emu.forged_sync_ms &&
+	    now_ms() - emu.forged_sync_ms < FORGED_SYNC_MS) {
 		/*
 		 * The host took a Sync we forged for our answer, and our
 		 * real one may still wait in the queue: a protocol error
 		 * would drop it and leave both ends waiting for the other.
+		 * A forged Sync written before the host's Sync reached us
+		 * (whose handshake then began) counts too: the host read it
+		 * after sending its Sync, and answered it.
 		 */
 		stat_inc(ST_forged_sync_restarts);
 		emu_log("host answered a forged Sync (v%d, agreed %d): restarting\n",
@@ -600,7 +608,6 @@ static void gen_host_sync(const __u8 *payload, __u32 plen, const __u8 *buf,
 	if (emu.ls == LS_SYNCED)
 		stat_inc(ST_resyncs);
 	link_reset();
-	emu.forged_sync_in_handshake = false;
 	if (emu.o.generation == GEN_V0) {
 		/*
 		 * The v0 device writes the 7 bytes "vsock:0" over the read's
