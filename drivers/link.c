@@ -374,16 +374,19 @@ void usb_vsock_tx_flush_ctrl(struct usb_vsock_link *link)
 		usb_vsock_transport_wake_writers(link, UINT_MAX);
 }
 
-/**
- * usb_vsock_ctrlq_purge() - drop the control packets not sent yet
- * @link: the link
+/*
+ * Drop the control packets not sent yet. With @new_epoch the builder
+ * begins a new session under the same ctrl_lock, so that the transmit
+ * thread cannot move a packet of the old session into it in between.
  */
-void usb_vsock_ctrlq_purge(struct usb_vsock_link *link)
+static void usb_vsock_ctrlq_drop(struct usb_vsock_link *link, bool new_epoch)
 {
 	struct usb_vsock_ctrl *ctrl, *tmp;
 	LIST_HEAD(purge);
 
 	spin_lock(&link->ctrl_lock);
+	if (new_epoch)
+		usb_vsock_builder_reset(&link->tx);
 	list_for_each_entry_safe(ctrl, tmp, &link->ctrlq, node) {
 		usb_vsock_ctrl_dequeue(link, ctrl);
 		list_add_tail(&ctrl->node, &purge);
@@ -391,6 +394,15 @@ void usb_vsock_ctrlq_purge(struct usb_vsock_link *link)
 	spin_unlock(&link->ctrl_lock);
 	list_for_each_entry_safe(ctrl, tmp, &purge, node)
 		kfree(ctrl);
+}
+
+/**
+ * usb_vsock_ctrlq_purge() - drop the control packets not sent yet
+ * @link: the link
+ */
+void usb_vsock_ctrlq_purge(struct usb_vsock_link *link)
+{
+	usb_vsock_ctrlq_drop(link, false);
 }
 
 static void usb_vsock_set_state(struct usb_vsock_link *link,
@@ -435,35 +447,17 @@ static void usb_vsock_sync_send(struct usb_vsock_link *link)
 }
 
 /*
- * Begin a new session: what was queued for the old one is dropped, and
- * from here on its connections can queue nothing (their epoch is old).
- * Both under ctrl_lock, so that the transmit thread cannot move a packet
- * of the old session into the builder in between.
- */
-static void usb_vsock_new_epoch(struct usb_vsock_link *link)
-{
-	struct usb_vsock_ctrl *ctrl, *tmp;
-	LIST_HEAD(purge);
-
-	spin_lock(&link->ctrl_lock);
-	usb_vsock_builder_reset(&link->tx);
-	list_for_each_entry_safe(ctrl, tmp, &link->ctrlq, node) {
-		usb_vsock_ctrl_dequeue(link, ctrl);
-		list_add_tail(&ctrl->node, &purge);
-	}
-	spin_unlock(&link->ctrl_lock);
-	list_for_each_entry_safe(ctrl, tmp, &purge, node)
-		kfree(ctrl);
-}
-
-/*
  * End the connections of the old link: nothing queued for it may reach
  * the new one. Called with link->mutex, from rx_work or probe.
  */
 static void usb_vsock_link_down(struct usb_vsock_link *link)
 {
 	usb_vsock_set_state(link, USB_VSOCK_SYNCING);
-	usb_vsock_new_epoch(link);
+	/*
+	 * A new session: from here on the old connections can queue
+	 * nothing (their epoch is old), and what they queued is dropped.
+	 */
+	usb_vsock_ctrlq_drop(link, true);
 	usb_vsock_transport_reset_link(link);
 }
 
