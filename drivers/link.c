@@ -39,6 +39,17 @@ static DEFINE_XARRAY_ALLOC(usb_vsock_cids);
 #define USB_VSOCK_SYNC_WAIT_RESET	HZ
 
 /*
+ * Restarts the device causes (its Syncs on a link that is up, a stream
+ * we cannot parse) end every connection and assign a CID. Up to
+ * USB_VSOCK_RESTARTS of them in USB_VSOCK_RESTART_WINDOW are honoured at
+ * once; beyond that the link stays down until the window ends, as ffx
+ * never tries a device again sooner than 5 s after the last attempt, so
+ * that a device restarting in a loop costs the host a bounded rate.
+ */
+#define USB_VSOCK_RESTARTS		4
+#define USB_VSOCK_RESTART_WINDOW	(5 * HZ)
+
+/*
  * Replies the device provokes (Echo replies, Resets) wait here when the
  * link is congested; beyond this many they are dropped, so that a hostile
  * device cannot make the host queue without bound. The packets of local
@@ -205,7 +216,14 @@ static int __usb_vsock_link_send(struct usb_vsock_link *link,
 	/* Never sendable: a packet must fit one transfer. */
 	if (usb_vsock_pkt_size(len) > link->tx.size)
 		return -EMSGSIZE;
-	ctrl = kmalloc(struct_size(ctrl, payload, len), GFP_KERNEL);
+	/*
+	 * A Finish, Reset or Pause lost for want of a few bytes would leave
+	 * its connection half-open, or the device paused, with nothing to
+	 * try again: these small allocations wait for memory instead.
+	 */
+	ctrl = kmalloc(struct_size(ctrl, payload, len),
+		       prio == USB_VSOCK_CTRL_MUST ? GFP_KERNEL | __GFP_NOFAIL :
+						     GFP_KERNEL);
 	if (!ctrl)
 		return -ENOMEM;
 	ctrl->type = type;
@@ -288,8 +306,8 @@ static int __usb_vsock_link_send(struct usb_vsock_link *link,
  * Return: 0, -ENOBUFS when the packet was refused (a reply while too many
  * wait, or any packet once the device stopped reading, which also has the
  * link resynchronized), -ENOTCONN for an older session or an ended
- * connection, -ENOMEM, or
- * -ESHUTDOWN when the link is going away.
+ * connection, -ENOMEM (a reply only), or -ESHUTDOWN when the link is going
+ * away.
  */
 int usb_vsock_link_send(struct usb_vsock_link *link, const u32 *epoch,
 			enum usb_vsock_type type,
@@ -427,6 +445,18 @@ static void usb_vsock_send_sync(struct usb_vsock_link *link, u32 device_cid,
 }
 
 /*
+ * Have usb_vsock_sync_work() run in @delay. A run that was already on its
+ * way when the link moved on (an answer, a new hold, a new Sync) finds it
+ * is not due yet and waits for the new time. Called with link->mutex.
+ */
+static void usb_vsock_sync_arm(struct usb_vsock_link *link,
+			       unsigned long delay)
+{
+	link->sync_due = jiffies + delay;
+	mod_delayed_work(system_wq, &link->sync_work, delay);
+}
+
+/*
  * Send the host's Sync. It is the only one the device may answer: the
  * newest devices take the first Sync they read after their answer as the
  * final one, so a second Sync queued behind the first would become a
@@ -437,13 +467,14 @@ static void usb_vsock_sync_send(struct usb_vsock_link *link)
 {
 	unsigned long wait;
 
+	link->sync_held = false;
 	link->sync_pending = true;
 	link->sync_hurried = false;
 	usb_vsock_send_sync(link, USB_VSOCK_CID_ANY, USB_VSOCK_VERSION1);
 	wait = min_t(unsigned long,
 		     USB_VSOCK_SYNC_WAIT << min(link->sync_tries, 3U),
 		     USB_VSOCK_SYNC_WAIT_MAX);
-	mod_delayed_work(system_wq, &link->sync_work, wait);
+	usb_vsock_sync_arm(link, wait);
 }
 
 /*
@@ -470,6 +501,107 @@ static void usb_vsock_begin_sync(struct usb_vsock_link *link)
 }
 
 /*
+ * Count a restart the device caused. False when it comes too soon after
+ * the others and must wait for the window to end.
+ */
+static bool usb_vsock_restart_now(struct usb_vsock_link *link)
+{
+	unsigned long end = link->restarts_at + USB_VSOCK_RESTART_WINDOW;
+
+	/* A window long gone may look current again once jiffies wrapped. */
+	if (!link->restarts || time_after_eq(jiffies, end) ||
+	    time_before(jiffies, link->restarts_at)) {
+		link->restarts_at = jiffies;
+		link->restarts = 0;
+	}
+	if (link->restarts >= USB_VSOCK_RESTARTS)
+		return false;
+	link->restarts++;
+	return true;
+}
+
+/*
+ * Put off what a restart of the device asks of the host, a Sync of ours
+ * (@version < 0) or the final Sync for its answer, until the window ends
+ * (usb_vsock_sync_work()). The link is already down: the connections end
+ * now, as the device dropped them. A later Sync of the device replaces
+ * what waits. Called with link->mutex.
+ */
+static void usb_vsock_sync_hold(struct usb_vsock_link *link, int version,
+				u32 cid)
+{
+	unsigned long wait;
+	long left;
+
+	atomic64_inc(&link->stats.restarts_paced);
+	link->held_version = version;
+	link->held_cid = cid;
+	if (link->sync_held)
+		return;
+	link->sync_held = true;
+	/* Taking the link down may have slept past the window's end. */
+	left = link->restarts_at + USB_VSOCK_RESTART_WINDOW - jiffies;
+	wait = clamp_t(long, left, 1, USB_VSOCK_RESTART_WINDOW);
+	usb_vsock_link_log(link, dev_warn,
+			   "device restarts the link too often, holding it down for %u ms\n",
+			   jiffies_to_msecs(wait));
+	usb_vsock_sync_arm(link, wait);
+}
+
+/*
+ * The device's answer to our Sync: assign the CID, send the final Sync,
+ * go up. The final Sync's payload is exactly the answer's.
+ */
+static void usb_vsock_sync_answer(struct usb_vsock_link *link, u32 want,
+				  int version)
+{
+	u32 cid;
+
+	cid = usb_vsock_cid_assign(link, want);
+	if (!cid) {
+		/*
+		 * The device waits for a final Sync, and would take another
+		 * Sync of ours as one: it is reset instead once the wait is
+		 * over (usb_vsock_sync_work()), and asks again.
+		 */
+		usb_vsock_link_log(link, dev_err,
+				   "no free CID for the device\n");
+		link->sync_pending = false;
+		link->sync_held = false;
+		usb_vsock_sync_arm(link, USB_VSOCK_SYNC_WAIT);
+		return;
+	}
+	WRITE_ONCE(link->cid, cid);
+	WRITE_ONCE(link->version, version);
+	usb_vsock_send_sync(link, cid, version ? USB_VSOCK_VERSION1 :
+			    USB_VSOCK_VERSION0);
+	link->sync_pending = false;
+	link->sync_held = false;
+	link->sync_tries = 0;
+	cancel_delayed_work(&link->sync_work);
+	usb_vsock_set_state(link, USB_VSOCK_UP);
+	atomic64_inc(&link->stats.syncs);
+	usb_vsock_link_log(link, dev_info, "device CID %u, protocol version %d\n",
+			   cid, version);
+	usb_vsock_uevent_up(link);
+}
+
+/*
+ * The window ended: do what the device's last restart asked, which opens
+ * a new window with that restart in it.
+ */
+static void usb_vsock_sync_release(struct usb_vsock_link *link)
+{
+	link->sync_held = false;
+	link->restarts_at = jiffies;
+	link->restarts = 1;
+	if (link->held_version < 0)
+		usb_vsock_sync_send(link);
+	else
+		usb_vsock_sync_answer(link, link->held_cid, link->held_version);
+}
+
+/*
  * The device left our Sync unanswered for too long: it gave up on an
  * earlier link (a final Sync it did not expect) or lost the Sync. Sending
  * another could make a stale one; a device reset instead makes it start
@@ -485,11 +617,20 @@ static void usb_vsock_sync_work(struct work_struct *work)
 	mutex_lock(&link->mutex);
 	if (link->state != USB_VSOCK_SYNCING)
 		goto out;
+	if (time_before(jiffies, link->sync_due)) {
+		mod_delayed_work(system_wq, &link->sync_work,
+				 link->sync_due - jiffies);
+		goto out;
+	}
+	if (link->sync_held) {
+		usb_vsock_sync_release(link);
+		goto out;
+	}
 	next = link->reset_at + USB_VSOCK_SYNC_WAIT;
 	/* Never a reset sooner than 5 s after the last, as ffx. */
 	if (atomic64_read(&link->stats.dev_resets) &&
 	    time_before(jiffies, next)) {
-		mod_delayed_work(system_wq, &link->sync_work, next - jiffies);
+		usb_vsock_sync_arm(link, next - jiffies);
 		goto out;
 	}
 	usb_vsock_link_log(link, dev_warn,
@@ -521,35 +662,6 @@ static bool usb_vsock_is_reset_sync(const struct usb_vsock_pkt *pkt)
 }
 
 /*
- * The device's answer to our Sync: assign the CID, send the final Sync,
- * go up. The final Sync's payload is exactly the answer's.
- */
-static void usb_vsock_sync_answer(struct usb_vsock_link *link,
-				  const struct usb_vsock_pkt *pkt, int version)
-{
-	u32 cid;
-
-	cid = usb_vsock_cid_assign(link, pkt->addr.device_cid);
-	if (!cid) {
-		usb_vsock_link_log(link, dev_err,
-				   "no free CID for the device\n");
-		return;
-	}
-	WRITE_ONCE(link->cid, cid);
-	WRITE_ONCE(link->version, version);
-	usb_vsock_send_sync(link, cid, version ? USB_VSOCK_VERSION1 :
-			    USB_VSOCK_VERSION0);
-	link->sync_pending = false;
-	link->sync_tries = 0;
-	cancel_delayed_work(&link->sync_work);
-	usb_vsock_set_state(link, USB_VSOCK_UP);
-	atomic64_inc(&link->stats.syncs);
-	usb_vsock_link_log(link, dev_info, "device CID %u, protocol version %d\n",
-			   cid, version);
-	usb_vsock_uevent_up(link);
-}
-
-/*
  * The device sent its reset Sync while ours is out: it waits for a host
  * Sync. Ours is queued behind whatever made it say so (our packets of the
  * old link), and then answered at once, or the device lost it (its
@@ -563,8 +675,7 @@ static void usb_vsock_sync_hurry(struct usb_vsock_link *link)
 	if (link->sync_hurried)
 		return;
 	link->sync_hurried = true;
-	mod_delayed_work(system_wq, &link->sync_work,
-			 USB_VSOCK_SYNC_WAIT_RESET);
+	usb_vsock_sync_arm(link, USB_VSOCK_SYNC_WAIT_RESET);
 }
 
 static void usb_vsock_recv_sync(struct usb_vsock_link *link,
@@ -583,15 +694,20 @@ static void usb_vsock_recv_sync(struct usb_vsock_link *link,
 		return;
 	}
 
+	if (reset)
+		version = -1;
 	mutex_lock(&link->mutex);
 	switch (link->state) {
 	case USB_VSOCK_SYNCING:
-		if (reset && link->sync_pending)
+		if (link->sync_held)
+			usb_vsock_sync_hold(link, version, pkt->addr.device_cid);
+		else if (reset && link->sync_pending)
 			usb_vsock_sync_hurry(link);
 		else if (reset)
 			usb_vsock_sync_send(link);
 		else if (link->sync_pending)
-			usb_vsock_sync_answer(link, pkt, version);
+			usb_vsock_sync_answer(link, pkt->addr.device_cid,
+					      version);
 		else
 			atomic64_inc(&link->stats.rx_dropped);
 		break;
@@ -604,11 +720,15 @@ static void usb_vsock_recv_sync(struct usb_vsock_link *link,
 		atomic64_inc(&link->stats.resyncs);
 		usb_vsock_link_log(link, dev_info,
 				   "device restarted the link, resetting its connections\n");
-		if (reset) {
+		if (!usb_vsock_restart_now(link)) {
+			usb_vsock_link_down(link);
+			usb_vsock_sync_hold(link, version, pkt->addr.device_cid);
+		} else if (reset) {
 			usb_vsock_begin_sync(link);
 		} else {
 			usb_vsock_link_down(link);
-			usb_vsock_sync_answer(link, pkt, version);
+			usb_vsock_sync_answer(link, pkt->addr.device_cid,
+					      version);
 		}
 		break;
 	case USB_VSOCK_GONE:
@@ -699,8 +819,13 @@ void usb_vsock_link_resync(struct usb_vsock_link *link, const char *why)
 		atomic64_inc(&link->stats.resyncs);
 		usb_vsock_link_log(link, dev_warn,
 				   "%s, resynchronizing the link\n", why);
-		usb_vsock_begin_sync(link);
-		break;
+		if (usb_vsock_restart_now(link)) {
+			usb_vsock_begin_sync(link);
+			break;
+		}
+		usb_vsock_link_down(link);
+		usb_vsock_sync_hold(link, -1, 0);
+		fallthrough;
 	case USB_VSOCK_SYNCING:
 		usb_vsock_parser_reset(&link->rx);
 		break;

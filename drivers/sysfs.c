@@ -106,6 +106,8 @@ static struct usb_vsock_stat_attr usb_vsock_stats[] = {
 	USB_VSOCK_STAT(resyncs, offsetof(struct usb_vsock_stats, resyncs)),
 	USB_VSOCK_STAT(syncs, offsetof(struct usb_vsock_stats, syncs)),
 	USB_VSOCK_STAT(dev_resets, offsetof(struct usb_vsock_stats, dev_resets)),
+	USB_VSOCK_STAT(restarts_paced,
+		       offsetof(struct usb_vsock_stats, restarts_paced)),
 	USB_VSOCK_STAT(rx_queued, offsetof(struct usb_vsock_stats, rx_queued)),
 	USB_VSOCK_STAT(rx_queued_max,
 		       offsetof(struct usb_vsock_stats, rx_queued_max)),
@@ -133,6 +135,7 @@ static struct attribute *usb_vsock_attrs[] = {
 	&usb_vsock_stats[11].attr.attr,
 	&usb_vsock_stats[12].attr.attr,
 	&usb_vsock_stats[13].attr.attr,
+	&usb_vsock_stats[14].attr.attr,
 	NULL
 };
 

@@ -27,6 +27,14 @@
 /* How soon an IN URB that could not be submitted is tried again. */
 #define USB_VSOCK_RX_RETRY	(HZ / 10)
 
+/*
+ * After a failed IN transfer (-EPROTO, -EILSEQ or -ETIME while the device
+ * is being unplugged, -EOVERFLOW from a babbling one) IN URBs wait this
+ * long before they go out again, as in usbnet: resubmitting them at once
+ * spins rx_work on errors until hub_wq has noticed the unplug.
+ */
+#define USB_VSOCK_RX_THROTTLE	(HZ / 8)
+
 /* Writers woken per transfer taken: one fills it, one more in case not. */
 #define USB_VSOCK_TX_WAKE	2
 
@@ -140,8 +148,11 @@ static void usb_vsock_tx_complete(struct urb *urb)
 		atomic64_inc(&link->stats.tx_errors);
 		usb_vsock_link_log(link, dev_warn,
 				   "OUT transfer failed: %d\n", urb->status);
-		if (urb->status == -EPIPE)
+		if (urb->status == -EPIPE) {
 			set_bit(USB_VSOCK_OUT_HALT, &link->flags);
+			/* Seen before the resync is (usb_vsock_rx_work()). */
+			smp_mb__before_atomic();
+		}
 		usb_vsock_schedule_resync(link);
 	} else {
 		/* Killed for a suspend or a reset: the device got part of it. */
@@ -189,7 +200,8 @@ static void usb_vsock_tx_submit(struct usb_vsock_link *link)
 	int ret;
 
 	spin_lock_irq(&link->lock);
-	if (link->n_free && !link->disconnected && !link->suspended) {
+	if (link->n_free && !link->disconnected && !link->suspended &&
+	    !test_bit(USB_VSOCK_OUT_HALT, &link->flags)) {
 		/* Progress, for usb_vsock_link_send(), counts from here. */
 		if (link->n_free == link->n_out)
 			WRITE_ONCE(link->tx_done_at, jiffies);
@@ -244,6 +256,7 @@ static bool usb_vsock_tx_ready(struct usb_vsock_link *link)
 	/* Once disconnected, nothing goes out: sleep until kthread_stop(). */
 	return kthread_should_stop() ||
 	       (!READ_ONCE(link->disconnected) && !READ_ONCE(link->suspended) &&
+		!test_bit(USB_VSOCK_OUT_HALT, &link->flags) &&
 		((READ_ONCE(link->n_free) &&
 		  (READ_ONCE(link->ctrlq_len) || READ_ONCE(link->tx.len))) ||
 		 test_bit(USB_VSOCK_TX_RECHECK, &link->flags)));
@@ -308,10 +321,23 @@ static struct urb *usb_vsock_rx_pop(struct usb_vsock_link *link,
 	return urb;
 }
 
+/* How long IN URBs must still wait after a failed IN transfer, or 0. */
+static unsigned long usb_vsock_rx_throttle_left(struct usb_vsock_link *link)
+{
+	long left = link->rx_throttle_end - jiffies;
+
+	if (!link->rx_throttled || left <= 0) {
+		link->rx_throttled = false;
+		return 0;
+	}
+	return left;
+}
+
 /*
  * Send an IN URB out again, unless the link goes away, or a connection
  * is over its limit and the link must stall (protocol version 0 has no
- * other flow control): the URB then waits in rx_idle.
+ * other flow control), or IN transfers failed a moment ago: the URB then
+ * waits in rx_idle.
  */
 static void usb_vsock_rx_resubmit(struct usb_vsock_link *link,
 				  struct urb *urb)
@@ -323,7 +349,7 @@ static void usb_vsock_rx_resubmit(struct usb_vsock_link *link,
 		spin_unlock_irq(&link->lock);
 		return;
 	}
-	if (atomic_read(&link->rx_stalls)) {
+	if (atomic_read(&link->rx_stalls) || usb_vsock_rx_throttle_left(link)) {
 		list_add_tail(&urb->urb_list, &link->rx_idle);
 		spin_unlock_irq(&link->lock);
 		return;
@@ -370,6 +396,29 @@ static void usb_vsock_rx_clear_halt(struct usb_vsock_link *link,
 	usb_clear_halt(link->udev, link->in_pipe);
 }
 
+/*
+ * The OUT endpoint stalled. The transmit thread takes no transfer until
+ * USB_VSOCK_OUT_HALT clears, and usb_clear_halt() wants nothing queued
+ * (USB 2.0, 5.8.5): the URBs still queued, and one the thread took just
+ * before the stall, are held off while the halt is cleared. What they
+ * carried is lost like the stalled one's, and the resync the stall
+ * scheduled covers both, so a resume need not resynchronize again for
+ * them (USB_VSOCK_TX_LOST). Poisoning nests with a suspend's.
+ */
+static void usb_vsock_tx_clear_halt(struct usb_vsock_link *link)
+{
+	unsigned int i;
+
+	for (i = 0; i < link->n_out; i++)
+		usb_poison_urb(link->out_urbs[i]);
+	usb_clear_halt(link->udev, link->out_pipe);
+	for (i = 0; i < link->n_out; i++)
+		usb_unpoison_urb(link->out_urbs[i]);
+	clear_bit(USB_VSOCK_TX_LOST, &link->flags);
+	clear_bit(USB_VSOCK_OUT_HALT, &link->flags);
+	wake_up(&link->tx.data_wq);
+}
+
 /* Parse one completed IN URB. Returns false when it must not go out. */
 static bool usb_vsock_rx_urb(struct usb_vsock_link *link, struct urb *urb)
 {
@@ -385,8 +434,12 @@ static bool usb_vsock_rx_urb(struct usb_vsock_link *link, struct urb *urb)
 		atomic64_inc(&link->stats.rx_errors);
 		usb_vsock_link_log(link, dev_warn,
 				   "IN transfer failed: %d\n", urb->status);
-		if (urb->status == -EPIPE)
+		if (urb->status == -EPIPE) {
 			usb_vsock_rx_clear_halt(link, urb);
+		} else if (!usb_vsock_rx_throttle_left(link)) {
+			link->rx_throttled = true;
+			link->rx_throttle_end = jiffies + USB_VSOCK_RX_THROTTLE;
+		}
 		usb_vsock_link_resync(link, "IN transfer failed");
 		return true;
 	}
@@ -462,13 +515,18 @@ static void usb_vsock_rx_work(struct work_struct *work)
 		container_of(to_delayed_work(work), struct usb_vsock_link,
 			     rx_work);
 	unsigned int done = 0;
+	unsigned long wait;
 	LIST_HEAD(idle);
 	struct urb *urb;
 
-	if (test_and_clear_bit(USB_VSOCK_OUT_HALT, &link->flags))
-		usb_clear_halt(link->udev, link->out_pipe);
-	if (test_and_clear_bit(USB_VSOCK_RESYNC, &link->flags))
+	if (test_bit(USB_VSOCK_OUT_HALT, &link->flags))
+		usb_vsock_tx_clear_halt(link);
+	if (test_and_clear_bit(USB_VSOCK_RESYNC, &link->flags)) {
+		/* A stall is marked before its resync: the Sync needs it gone. */
+		if (test_bit(USB_VSOCK_OUT_HALT, &link->flags))
+			usb_vsock_tx_clear_halt(link);
 		usb_vsock_link_resync(link, "OUT transfer failed");
+	}
 	if (test_and_clear_bit(USB_VSOCK_TX_WEDGED, &link->flags))
 		usb_vsock_link_resync(link, "the device leaves the link unread");
 	if (test_and_clear_bit(USB_VSOCK_RESTART, &link->flags))
@@ -486,6 +544,14 @@ static void usb_vsock_rx_work(struct work_struct *work)
 
 	if (atomic_read(&link->rx_stalls)) {
 		usb_vsock_rx_stalled(link);
+		return;
+	}
+	wait = usb_vsock_rx_throttle_left(link);
+	if (wait) {
+		spin_lock_irq(&link->lock);
+		if (!link->disconnected)
+			schedule_delayed_work(&link->rx_work, wait);
+		spin_unlock_irq(&link->lock);
 		return;
 	}
 	/* Each held back URB gets one try here; failures wait for a retry. */

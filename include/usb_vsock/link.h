@@ -43,6 +43,7 @@ enum usb_vsock_state {
  * @resyncs: times the link synchronized after its first handshake
  * @syncs: handshakes completed, the first one included
  * @dev_resets: times the device was reset to revive it
+ * @restarts_paced: restarts the device caused that waited for the pace
  * @rx_queued: Data payload bytes received and waiting in sockets
  * @rx_queued_max: the most @rx_queued has been
  * @rx_overruns: connections reset for holding more than their limit
@@ -59,6 +60,7 @@ struct usb_vsock_stats {
 	atomic64_t resyncs;
 	atomic64_t syncs;
 	atomic64_t dev_resets;
+	atomic64_t restarts_paced;
 	atomic64_t rx_queued;
 	atomic64_t rx_queued_max;
 	atomic64_t rx_overruns;
@@ -91,7 +93,15 @@ struct usb_vsock_stats {
  * @sync_hurried: the device's reset Sync shortened the wait for an answer
  * @sync_tries: device resets in the running handshake
  * @reset_at: when the last device reset was asked for
- * @sync_work: resets the device when it leaves a Sync unanswered
+ * @sync_work: resets the device when it leaves a Sync unanswered, and
+ *	ends the wait of a restart held back by the pace
+ * @sync_due: when @sync_work is due (usb_vsock_sync_arm())
+ * @restarts: restarts the device caused since @restarts_at
+ * @restarts_at: when the pace's window began
+ * @sync_held: the device's last restart waits for the window to end
+ * @held_version: the version of the answer that restart waits to
+ *	confirm, or -1 for a restart that waits for a host Sync
+ * @held_cid: the CID that answer asks for
  * @log_rs: paces the log lines the device can trigger (usb_vsock_link_log())
  * @uevent_at: when the last link-up uevent went out; under @mutex
  * @uevent_work: sends a link-up uevent held back by the pace (sysfs.c)
@@ -120,6 +130,9 @@ struct usb_vsock_stats {
  * @rx_idle: IN URBs held back while a connection is over its limit
  * @rx_stalls: connections over their limit that stop reception (protocol
  *	version 0 only, for rx_stall_ms at most)
+ * @rx_throttled: an IN transfer failed: IN URBs wait in @rx_idle until
+ *	@rx_throttle_end; only @rx_work touches the two
+ * @rx_throttle_end: see @rx_throttled
  * @rx_work: parses completed IN URBs and dispatches the packets; delayed
  *	only to retry IN URBs that could not be submitted
  * @conns_lock: protects @conns, @pm_held, @accepts, @n_accepts and the
@@ -148,6 +161,12 @@ struct usb_vsock_link {
 	unsigned int sync_tries;
 	unsigned long reset_at;
 	struct delayed_work sync_work;
+	unsigned long sync_due;
+	unsigned int restarts;
+	unsigned long restarts_at;
+	bool sync_held;
+	int held_version;
+	u32 held_cid;
 	struct ratelimit_state log_rs;
 	unsigned long uevent_at;
 	struct delayed_work uevent_work;
@@ -174,6 +193,8 @@ struct usb_vsock_link {
 	struct list_head rx_done;
 	struct list_head rx_idle;
 	atomic_t rx_stalls;
+	bool rx_throttled;
+	unsigned long rx_throttle_end;
 	struct delayed_work rx_work;
 
 	spinlock_t conns_lock;	/* see above */
@@ -222,7 +243,7 @@ void usb_vsock_link_recv(struct usb_vsock_link *link,
  * enum usb_vsock_ctrl_prio - how a control packet waits for room
  * @USB_VSOCK_CTRL_MUST: needed by a connection (Connect, Accept, Finish,
  *	Reset, Pause) or the link (Sync): always queued, so bounded by the
- *	sockets there are
+ *	sockets there are, and never refused for want of memory
  * @USB_VSOCK_CTRL_REPLY: a reply the device provoked: dropped while many
  *	packets wait, so that a device cannot make the host queue without bound
  */

@@ -38,6 +38,9 @@
  *   hold-out 1|0             stop reading the OUT endpoint, as a wedged
  *                            device would (the host's transfers then wait),
  *                            or read it again
+ *   halt-out                 halt the OUT endpoint (a STALL), as a device
+ *                            does on a request it cannot take; the host
+ *                            must clear it
  *   ignore-pause 1|0         count the host's Pause packets but go on
  *                            sending regardless, as a device that ignores
  *                            flow control would, or honour them again
@@ -355,6 +358,12 @@ static int run_cmd(struct ctl_out *co, char *line)
 		emu.hold_out = atoi(arg[1]);
 		pthread_cond_broadcast(&emu.cond);
 		pthread_mutex_unlock(&emu.lock);
+	} else if (!strcmp(arg[0], "halt-out")) {
+		if (gadget_halt_out()) {
+			out(co, "fail: cannot halt the OUT endpoint: %s\n",
+			    strerror(errno));
+			return -1;
+		}
 	} else if (!strcmp(arg[0], "ignore-pause") && n == 2) {
 		pthread_mutex_lock(&emu.lock);
 		emu.ignore_pause = atoi(arg[1]);

@@ -403,6 +403,7 @@ int gadget_setup(void);
 void gadget_teardown(void);
 int gadget_bind(void);
 int gadget_unbind(void);
+int gadget_halt_out(void);
 void *ep0_thread(void *arg);
 
 /* aio.c */

@@ -317,6 +317,31 @@ int gadget_unbind(void)
 	return 0;
 }
 
+/*
+ * Halt the endpoint the host writes to: FunctionFS halts an endpoint that
+ * is written against its direction, and the write fails with EBADMSG.
+ * The host's next transfer then fails with EPIPE until it clears the halt.
+ */
+int gadget_halt_out(void)
+{
+	char c = 0;
+	int tries;
+
+	/* O_NONBLOCK: EAGAIN while the AIO thread holds the file's mutex. */
+	for (tries = 0; tries < 100; tries++) {
+		if (write(emu.ep_out, &c, 1) >= 0)
+			break;
+		if (errno == EBADMSG) {
+			emu_log("OUT endpoint halted\n");
+			return 0;
+		}
+		if (errno != EAGAIN)
+			break;
+		usleep(10000);
+	}
+	return -1;
+}
+
 static void ep0_enable(void)
 {
 	/* struct usb_endpoint_descriptor; wMaxPacketSize at offset 4 */

@@ -286,7 +286,7 @@ static void print_usage(FILE *f)
 		"Control commands: status, stats, get NAME, wait-sync [SEC [N]],\n"
 		"connect PORT echo|sink|slow-sink|source N, conns, wait-idle [SEC],\n"
 		"unplug, replug, resync, hostile MODE COUNT [PORT], wait-hostile [SEC],\n"
-		"hold-out 1|0, reset-stats, quit; with --generation: give-up,\n"
+		"hold-out 1|0, halt-out, reset-stats, quit; with --generation: give-up,\n"
 		"drop-syncs N; with --generation v2: reset-sync, client-reconnect.\n",
 		VT_PORT_ECHO, VT_PORT_SINK, VT_PORT_SOURCE, VT_PORT_REFUSE,
 		VT_PORT_SLOW_SINK, VT_PORT_SILENT);

@@ -63,6 +63,14 @@
  *                                          fill the page once file DONE
  *                                          exists, and print "write: N"
  *                                          or "write: ERRNO-NAME"
+ *   vsock_tool holdlisten PORT DONE BYTES  listen on PORT and hold the
+ *                                          listener locked as hold does
+ *                                          (a setsockopt() whose value is
+ *                                          on that page); once file DONE
+ *                                          exists, print "setsockopt: 0",
+ *                                          accept one connection, print
+ *                                          "accepted" and receive BYTES
+ *                                          of the pattern, then EOF
  *   vsock_tool user UID COMMAND ARG...     run COMMAND with uid and gid
  *                                          UID and no groups
  *   vsock_tool adopt PORT                  accept one connection, close
@@ -80,6 +88,13 @@
  *                                          exits 0 only if a read() or
  *                                          write() failed with ECONNRESET
  *                                          (EOF is a failure)
+ *   vsock_tool failclose CID PORT N        echo one byte, then close()
+ *                                          with the Nth fault-injection
+ *                                          point of the call failing
+ *                                          (/proc/thread-self/fail-nth);
+ *                                          prints "failclose: injected"
+ *                                          if one failed, else
+ *                                          "failclose: nothing failed"
  *   vsock_tool usbreset DEVNODE            reset the USB device DEVNODE
  *                                          (/dev/bus/usb/BBB/DDD) as
  *                                          usbreset does (USBDEVFS_RESET)
@@ -1091,6 +1106,42 @@ static int hold_page(struct hold *h)
 }
 
 /*
+ * Run @fn on @h in a thread, print "holding" once it blocks on the page,
+ * wait for file @done, then fill the page and wait for @fn to return.
+ */
+static int hold_run(struct hold *h, int uffd, void *(*fn)(void *),
+		    const char *done)
+{
+	struct uffdio_copy copy = { 0 };
+	struct uffd_msg msg;
+	pthread_t t;
+	__u8 *fill;
+
+	if (pthread_create(&t, NULL, fn, h))
+		return fail("pthread_create");
+	if (read(uffd, &msg, sizeof(msg)) != sizeof(msg) ||
+	    msg.event != UFFD_EVENT_PAGEFAULT)
+		return fail("userfaultfd read");
+	printf("holding\n");
+	fflush(stdout);
+	while (access(done, F_OK))
+		usleep(100000);
+
+	fill = malloc(h->len);
+	if (!fill)
+		return fail("malloc");
+	vt_pattern_fill(fill, h->len, 0);
+	copy.dst = (unsigned long)h->page;
+	copy.src = (unsigned long)fill;
+	copy.len = h->len;
+	if (ioctl(uffd, UFFDIO_COPY, &copy))
+		return fail("UFFDIO_COPY");
+	pthread_join(t, NULL);
+	free(fill);
+	return 0;
+}
+
+/*
  * Hold a socket's lock from userspace for as long as we like: the vsock
  * core locks the socket for write(), and the driver copies the data in
  * with it locked, so a page fault on the buffer blocks with the lock held.
@@ -1098,11 +1149,7 @@ static int hold_page(struct hold *h)
  */
 static int cmd_hold(int argc, char **argv)
 {
-	struct uffdio_copy copy = { 0 };
 	struct hold h = { 0 };
-	struct uffd_msg msg;
-	pthread_t t;
-	__u8 *fill;
 	int uffd;
 
 	uffd = hold_page(&h);
@@ -1118,31 +1165,94 @@ static int cmd_hold(int argc, char **argv)
 		if (write_all(h.fd, hdr, sizeof(hdr)))
 			return fail("write count");
 	}
-	if (pthread_create(&t, NULL, hold_write, &h))
-		return fail("pthread_create");
-	if (read(uffd, &msg, sizeof(msg)) != sizeof(msg) ||
-	    msg.event != UFFD_EVENT_PAGEFAULT)
-		return fail("userfaultfd read");
-	printf("holding\n");
-	fflush(stdout);
-	while (access(argv[2], F_OK))
-		usleep(100000);
-
-	fill = malloc(h.len);
-	if (!fill)
-		return fail("malloc");
-	vt_pattern_fill(fill, h.len, 0);
-	copy.dst = (unsigned long)h.page;
-	copy.src = (unsigned long)fill;
-	copy.len = h.len;
-	if (ioctl(uffd, UFFDIO_COPY, &copy))
-		return fail("UFFDIO_COPY");
-	pthread_join(t, NULL);
+	if (hold_run(&h, uffd, hold_write, argv[2]))
+		return 1;
 	if (h.ret < 0)
 		printf("write: %s\n", strerrorname_np(h.err));
 	else
 		printf("write: %zd\n", h.ret);
 	close(h.fd);
+	return 0;
+}
+
+/* The vsock core copies a socket option in with the socket locked. */
+static void *hold_setsockopt(void *arg)
+{
+	struct hold *h = arg;
+
+	h->ret = setsockopt(h->fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_SIZE,
+			    h->page, sizeof(unsigned long long));
+	h->err = errno;
+	return NULL;
+}
+
+/* A listener held locked as cmd_hold() holds a connection. */
+static int cmd_holdlisten(int argc, char **argv)
+{
+	struct hold h = { 0 };
+	int uffd, c, ret;
+
+	(void)argc;
+	uffd = hold_page(&h);
+	if (uffd < 0)
+		return 1;
+	h.fd = listen_on(argv[0], 4);
+	if (h.fd < 0)
+		return fail("listen");
+	if (hold_run(&h, uffd, hold_setsockopt, argv[1]))
+		return 1;
+	if (h.ret < 0)
+		printf("setsockopt: %s\n", strerrorname_np(h.err));
+	else
+		printf("setsockopt: %zd\n", h.ret);
+	fflush(stdout);
+	c = accept(h.fd, NULL, NULL);
+	if (c < 0)
+		return fail("accept");
+	printf("accepted\n");
+	fflush(stdout);
+	ret = serve(c, "recv", strtoull(argv[2], NULL, 0));
+	close(c);
+	close(h.fd);
+	return ret || h.ret < 0;
+}
+
+/*
+ * close() with an allocation failing in it: with failslab taking sleeping
+ * allocations (debugfs failslab/ignore-gfp-wait = N), the Nth one the
+ * thread makes from here fails. The socket's release runs before close()
+ * returns (task work), so the failure lands in the transport's close.
+ */
+static int cmd_failclose(int argc, char **argv)
+{
+	char buf[16];
+	int fd, nth;
+	ssize_t n;
+
+	(void)argc;
+	fd = vconnect(atoi(argv[0]), atoi(argv[1]));
+	if (fd < 0)
+		return fail("connect");
+	if (echo_run(fd, 1, 0))
+		return 1;
+	nth = open("/proc/thread-self/fail-nth", O_RDWR);
+	if (nth < 0)
+		return fail("open fail-nth");
+	n = strlen(argv[2]);
+	if (write(nth, argv[2], n) != n)
+		return fail("write fail-nth");
+	close(fd);
+	n = pread(nth, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return fail("read fail-nth");
+	buf[n] = '\0';
+	/*
+	 * 0: a failure was injected; else how many points were left, as
+	 * when every allocation close() made may not fail (__GFP_NOFAIL).
+	 */
+	n = strtol(buf, NULL, 10);
+	printf("failclose: %s\n", n ? "nothing failed" : "injected");
+	close(nth);
 	return 0;
 }
 
@@ -1165,6 +1275,7 @@ static const struct {
 	{ "hog", 5, cmd_hog },
 	{ "user", 2, cmd_user },
 	{ "hold", 3, cmd_hold },
+	{ "holdlisten", 3, cmd_holdlisten },
 	{ "flood", 4, cmd_flood },
 	{ "adopt", 1, cmd_adopt },
 	{ "refused", 3, cmd_refused },
@@ -1172,6 +1283,7 @@ static const struct {
 	{ "stream", 2, cmd_stream },
 	{ "type", 3, cmd_type },
 	{ "usbreset", 1, cmd_usbreset },
+	{ "failclose", 3, cmd_failclose },
 };
 
 static int run(int argc, char **argv)

@@ -296,6 +296,24 @@ uevent_on_sync() {
 	[ $st -eq 0 ] && grep -q "^$want\$" /tmp/uevents
 }
 
+# out_halt: dev0 halts the endpoint the host writes to. The host's next
+# transfer fails (EPIPE, counted in tx_errors); the host clears the halt
+# and resynchronizes, and the link comes back. A halt left set would fail
+# every transfer after it, the handshake's too.
+out_halt() {
+	i=$(intf 1)
+	e0=$(cat "$i/tx_errors")
+	n=$(ctl dev0 get syncs)
+	ctl dev0 halt-out || return 1
+	# Something for the host to send: its Connect is what fails.
+	$TOOL echo "$CID" 5001 100 > /tmp/halt.log 2>&1
+	echo "echo while halted: exit $?, $(tail -n 1 /tmp/halt.log)"
+	ctl dev0 wait-sync 30 $((n + 1)) > /dev/null || return 1
+	e=$(($(cat "$i/tx_errors") - e0))
+	echo "tx_errors +$e, resyncs $(cat "$i/resyncs")"
+	[ "$e" -ge 1 ] && $TOOL echo "$CID" 5001 1 1024 65536
+}
+
 # hold N PORT [COUNT]: as an unprivileged user, connect to dev0's PORT
 # (asking the source service for COUNT bytes) and keep the socket locked:
 # write() from a page that userfaultfd leaves unfilled until
@@ -352,6 +370,37 @@ held_lock() {
 	grep -q "^write: ECONNRESET" /tmp/hold1.log &&
 		grep -q "^write: ECONNRESET" /tmp/hold2.log || st=1
 	[ $st -eq 0 ] && $TOOL echo "$(cat "$(intf 1)/cid")" 5001 5000
+}
+
+# The device has a connection to host port PORT.
+conn_to() { ctl dev0 conns | grep -q "host=2:$1 "; }
+
+# held_listener: a listener whose owner keeps it locked (a setsockopt()
+# blocked in a page fault) while the device connects to it. That Connect
+# waits for the listener, and the device's Connect to another listener is
+# accepted meanwhile. Let go, the listener accepts the one that waited.
+held_listener() {
+	echo 1 > /proc/sys/vm/unprivileged_userfaultfd || return 1
+	rm -f /tmp/hl.done
+	spawn /tmp/hl.log $TOOL user 65534 holdlisten 7100 /tmp/hl.done 300000
+	hpid=$spawned
+	wait_line /tmp/hl.log $hpid holding 60 || return 1
+	spawn /tmp/hl2.log $TOOL accept 7101 1 recv 1000
+	apid=$spawned
+	wait_line /tmp/hl2.log $apid listening 60 || return 1
+	# The device waits 5 s for an Accept: all of this must fit in them.
+	ctl dev0 connect 7100 source 300000 > /tmp/hl.connect 2>&1 &
+	cpid=$!
+	# Its Connect is on the wire before the next one.
+	wait_for 5 conn_to 7100 && ctl dev0 connect 7101 source 1000 &&
+		echo "accepted by another listener while one was held"
+	st=$?
+	touch /tmp/hl.done
+	wait $apid || st=1
+	wait $cpid || st=1
+	wait $hpid || st=1
+	cat /tmp/hl.connect /tmp/hl.log
+	[ $st -eq 0 ] && grep -q "^accepted" /tmp/hl.log
 }
 
 # dev1 never sends zero-length packets: transfers of 512 bytes (a 488-byte
@@ -747,6 +796,8 @@ t resync_mid_stream resync_mid_stream
 t uevent_on_sync uevent_on_sync
 t held_lock held_lock
 CID=$(cat "$(intf 1)/cid")
+t held_listener held_listener
+t out_halt out_halt
 t two_devices two_devices
 # Before an emulator goes, it must have counted no protocol violation
 # (guest-lib.sh, emu_clean).
