@@ -685,6 +685,75 @@ orphan_flood() {
 	viol_end most && dev0_recovers && dev1_ok
 }
 
+# all_exited PID...: every one of them has ended.
+all_exited() {
+	for p in "$@"; do
+		exited "$p" || return 1
+	done
+}
+
+# attacks_unplugged: dev0 is unplugged while every attack runs on it at
+# once. The hostile user holds a socket with a 128-byte buffer and one
+# with a 1 GiB buffer that never read, and one held locked (a write()
+# blocked in a userfaultfd page), floods connect()/close() from 4
+# threads, and listens to accept and close what dev0's Connect flood
+# brings (orphans). The interface must go within 30 s, every attacker's
+# socket must end with ECONNRESET, dev0 must come back and serve echo,
+# and dev1 must not notice. Then the same for dev0's Sync storm.
+attacks_unplugged() {
+	echo 1 > /proc/sys/vm/unprivileged_userfaultfd || return 1
+	viol_start || return 1
+	rm -f /tmp/au.done /tmp/au-*.log
+	c=$(cid0)
+	spawn /tmp/au-tiny.log $TOOL user $HOG_UID hog "$c" 5003 67108864 \
+		128 /tmp/au.done
+	p1=$spawned
+	spawn /tmp/au-huge.log $TOOL user $HOG_UID hog "$c" 5003 67108864 \
+		1073741824 /tmp/au.done
+	p2=$spawned
+	spawn /tmp/au-held.log $TOOL user $HOG_UID hold "$c" 5003 \
+		/tmp/au.done 67108864
+	p3=$spawned
+	spawn /tmp/au-orph.log $TOOL user $HOG_UID accept 7003 100000000 close
+	p4=$spawned
+	wait_line /tmp/au-tiny.log $p1 connected 60 &&
+		wait_line /tmp/au-huge.log $p2 connected 60 &&
+		wait_line /tmp/au-held.log $p3 holding 60 &&
+		wait_line /tmp/au-orph.log $p4 listening 60 &&
+		ctl dev0 hostile connect 1000000 7003
+	st=$?
+	spawn /tmp/au-flood.log $TOOL user $HOG_UID flood "$c" 5001 4 10
+	p5=$spawned
+	# Let the floods get going; the unplug must find them running.
+	sleep 2
+	ctl dev0 unplug || st=1
+	wait_for 30 test ! -e "$DRV/1-1:1.0" ||
+		{ echo "the interface outlived the unplug by 30 s"; st=1; }
+	touch /tmp/au.done
+	wait_for 30 all_exited $p1 $p2 $p3 $p5 ||
+		{ echo "attackers still blocked 30 s after the unplug"; st=1; }
+	kill $p4 $p1 $p2 $p3 $p5 2> /dev/null
+	ctl dev0 hostile none 0 > /dev/null
+	cat /tmp/au-*.log
+	grep -q "^hog: .* then ECONNRESET$" /tmp/au-tiny.log &&
+		grep -q "^hog: .* then ECONNRESET$" /tmp/au-huge.log &&
+		grep -q "^write: ECONNRESET" /tmp/au-held.log || st=1
+	ctl dev0 replug && ctl dev0 wait-sync 60 > /dev/null &&
+		wait_for 30 iface_up 1 || st=1
+	[ $st -eq 0 ] || return 1
+	echo "unplugged under the local attacks and the Connect flood"
+	s=$(ctl dev0 get syncs)
+	ctl dev0 hostile sync 1000000 || return 1
+	wait_for 30 emu_ge dev0 hostile_transfers $(($(ctl dev0 get hostile_transfers) + 50))
+	ctl dev0 unplug || return 1
+	wait_for 30 test ! -e "$DRV/1-1:1.0" || st=1
+	ctl dev0 hostile none 0 > /dev/null
+	ctl dev0 replug && ctl dev0 wait-sync 60 $((s + 1)) > /dev/null ||
+		st=1
+	echo "unplugged under the Sync storm: $st"
+	[ $st -eq 0 ] && viol_end most && dev0_recovers && dev1_ok
+}
+
 # user_held_lock N: the hostile user asks dev1's source service for data
 # on N sockets and keeps each locked (a write() blocked in a page fault
 # that userfaultfd leaves unserved, as a FUSE mapping would): the device
@@ -1008,6 +1077,7 @@ t hostile_mix hostile mix "$MIX"
 t pause_forever pause_forever
 t wedged_link wedged_link
 t orphan_flood orphan_flood "$HOSTILE"
+t attacks_unplugged attacks_unplugged
 kill $listener 2> /dev/null
 # dev0 is well-behaved from here: what the host did to it so far, then
 # nothing more until its emulator is killed.
