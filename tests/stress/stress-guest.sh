@@ -355,6 +355,12 @@ last_up() {
 }
 last_up_is() { last_up | grep -q "$1"; }
 
+# dev0's link is up at both ends, with the same CID.
+link_agrees() {
+	iface_up 1 && [ "$(ctl dev0 get state)" = synced ] &&
+		[ "$(ctl dev0 get cid)" = "$(cid0)" ]
+}
+
 # sync_storm_paced COUNT: a device that restarts the link over and over
 # (COUNT forged Syncs) costs the host a bounded rate: its restarts are
 # paced (4 per 5 s), the driver's lines about it (10 per 5 s), its link-up
@@ -373,6 +379,9 @@ sync_storm_paced() {
 		return 1
 	fi
 	sent "$1"
+	# A restart held back by the pace may still be due after the device
+	# thinks it is synced: wait until both ends agree on the link.
+	wait_for 60 link_agrees || { kill $upid; dev0_report; return 1; }
 	want="DEVPATH=/.*/1-1:1\.0 USB_VSOCK_CID=$(cid0) USB_VSOCK_STATE=up "
 	wait_for 30 last_up_is "$want"
 	last=$(last_up)
