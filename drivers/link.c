@@ -587,6 +587,27 @@ static void usb_vsock_sync_answer(struct usb_vsock_link *link, u32 want,
 }
 
 /*
+ * The device restarted the link: it waits for a host Sync (@version < 0)
+ * or, having answered one of ours, for the final Sync with the CID it
+ * asked for. Its connections end now; the host's part waits for the pace
+ * if the device restarts too often. Called with link->mutex, from rx_work.
+ */
+static void usb_vsock_restart(struct usb_vsock_link *link, int version,
+			      u32 cid)
+{
+	if (!usb_vsock_restart_now(link)) {
+		usb_vsock_link_down(link);
+		usb_vsock_parser_reset(&link->rx);
+		usb_vsock_sync_hold(link, version, cid);
+	} else if (version < 0) {
+		usb_vsock_begin_sync(link);
+	} else {
+		usb_vsock_link_down(link);
+		usb_vsock_sync_answer(link, cid, version);
+	}
+}
+
+/*
  * The window ended: do what the device's last restart asked, which opens
  * a new window with that restart in it.
  */
@@ -720,16 +741,7 @@ static void usb_vsock_recv_sync(struct usb_vsock_link *link,
 		atomic64_inc(&link->stats.resyncs);
 		usb_vsock_link_log(link, dev_info,
 				   "device restarted the link, resetting its connections\n");
-		if (!usb_vsock_restart_now(link)) {
-			usb_vsock_link_down(link);
-			usb_vsock_sync_hold(link, version, pkt->addr.device_cid);
-		} else if (reset) {
-			usb_vsock_begin_sync(link);
-		} else {
-			usb_vsock_link_down(link);
-			usb_vsock_sync_answer(link, pkt->addr.device_cid,
-					      version);
-		}
+		usb_vsock_restart(link, version, pkt->addr.device_cid);
 		break;
 	case USB_VSOCK_GONE:
 		break;
@@ -819,13 +831,8 @@ void usb_vsock_link_resync(struct usb_vsock_link *link, const char *why)
 		atomic64_inc(&link->stats.resyncs);
 		usb_vsock_link_log(link, dev_warn,
 				   "%s, resynchronizing the link\n", why);
-		if (usb_vsock_restart_now(link)) {
-			usb_vsock_begin_sync(link);
-			break;
-		}
-		usb_vsock_link_down(link);
-		usb_vsock_sync_hold(link, -1, 0);
-		fallthrough;
+		usb_vsock_restart(link, -1, 0);
+		break;
 	case USB_VSOCK_SYNCING:
 		usb_vsock_parser_reset(&link->rx);
 		break;
