@@ -661,9 +661,12 @@ no_orphans0() { [ "$(stat0 orphans)" -eq 0 ]; }
 # listener of the hostile user that accepts each and closes it at once;
 # the device never answers the Finish (the Connects are forged: it knows
 # no such connection). With max_orphans at 64, at most 64 closed sockets
-# wait for dev0 at any time (the sockets ss lists as closing, sampled;
-# the driver's own orphans count beside them); the others are reset at
-# once. dev1's echo goes on.
+# wait for dev0 at any time (the driver's orphans count, sampled); the
+# others are reset at once. The sockets ss lists as closing, sampled
+# beside it, also hold for an instant those on their way out (one whose
+# close() found the cap reached and resets it, an orphan whose wait just
+# ended): a few more than the cap, never the hundreds the flood would pin
+# without one (119 in the short run before the cap). dev1's echo goes on.
 orphan_flood() {
 	echo 64 > $PARAM/max_orphans
 	viol_start || return 1
@@ -688,7 +691,8 @@ orphan_flood() {
 	echo "$n Connects; at most $smax sockets closing, orphans at most $omax"
 	say "orphan flood: $n Connects, at most $smax closing sockets" \
 		"(orphans $omax, cap 64)"
-	[ $smax -le 64 ] && [ $omax -le 64 ] && [ $omax -gt 0 ] || return 1
+	[ $smax -le $((64 + 8)) ] && [ $omax -le 64 ] && [ $omax -gt 0 ] ||
+		return 1
 	# The last ones send their Reset after 8 s: count it in this phase.
 	wait_for 30 no_orphans0 || { echo "orphans left: $(stat0 orphans)"; return 1; }
 	viol_end most && dev0_recovers && dev1_ok
